@@ -1,0 +1,135 @@
+"""The durable webhook inbox: enqueue (deduplicated), claim, complete, fail with backoff."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from db.models import InboxEvent
+from db.types import utcnow
+
+
+def new_event_id() -> str:
+    return "ev_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    event_id: str
+    duplicate: bool
+
+
+def enqueue_event(session: Session, *, provider: str, provider_event_id: str, event_type: str,
+                  payload: dict[str, Any], merchant_id: str | None = None) -> EnqueueResult:
+    """Insert once per (provider, provider_event_id); a duplicate returns the first row's id.
+
+    Uses INSERT .. ON CONFLICT DO NOTHING so concurrent duplicate posts never raise and
+    never create two rows.
+    """
+    now = utcnow()
+    row = {
+        "id": new_event_id(), "provider": provider, "provider_event_id": provider_event_id,
+        "event_type": event_type, "merchant_id": merchant_id, "payload": payload, "status": "queued",
+        "attempts": 0, "next_attempt_at": now, "received_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (insert_fn(InboxEvent).values(**row)
+            .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+            .returning(InboxEvent.id))  # type: ignore[attr-defined]
+    inserted = session.execute(stmt).scalar_one_or_none()
+    if inserted is not None:
+        return EnqueueResult(event_id=inserted, duplicate=False)
+    existing = session.execute(
+        select(InboxEvent.id).where(InboxEvent.provider == provider,  # type: ignore[arg-type]
+                                    InboxEvent.provider_event_id == provider_event_id)
+    ).scalar_one()
+    return EnqueueResult(event_id=existing, duplicate=True)
+
+
+def get_event(session: Session, *, event_id: str) -> InboxEvent | None:
+    """By our id, or by the provider's event id as a convenience."""
+    row = session.get(InboxEvent, event_id)
+    if row is not None:
+        return row
+    return session.execute(
+        select(InboxEvent).where(InboxEvent.provider_event_id == event_id)  # type: ignore[arg-type]
+        .order_by(InboxEvent.received_at)  # type: ignore[arg-type]
+    ).scalars().first()
+
+
+def claim_events(engine: Engine, *, worker_id: str, limit: int = 10, lease_s: float = 120.0,
+                 max_attempts: int = 5) -> list[InboxEvent]:
+    """Claim up to `limit` due rows for this worker.
+
+    Postgres: SELECT .. FOR UPDATE SKIP LOCKED, so concurrent workers never take the same row.
+    SQLite: one writer at a time; the conditional UPDATE makes the claim a compare-and-set.
+    A row whose lease expired (worker crashed mid-event) becomes claimable again.
+    """
+    now = utcnow()
+    due = or_(
+        (InboxEvent.status == "queued") & (InboxEvent.next_attempt_at <= now),  # type: ignore[arg-type,operator]
+        (InboxEvent.status == "processing") & (InboxEvent.locked_until < now),  # type: ignore[arg-type,operator]
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        query = (select(InboxEvent.id).where(due).where(InboxEvent.attempts < max_attempts)  # type: ignore[arg-type,operator]
+                 .order_by(InboxEvent.received_at).limit(limit))  # type: ignore[arg-type]
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.execute(query).scalars())
+        if not ids:
+            session.rollback()
+            return []
+        lease = now + timedelta(seconds=lease_s)
+        result = session.execute(
+            update(InboxEvent).where(InboxEvent.id.in_(ids)).where(due)  # type: ignore[attr-defined]
+            .values(status="processing", locked_by=worker_id, locked_until=lease,
+                    attempts=InboxEvent.attempts + 1)
+            .returning(InboxEvent.id)  # type: ignore[arg-type]
+        )
+        claimed = set(result.scalars())
+        session.commit()
+        rows = session.execute(select(InboxEvent).where(InboxEvent.id.in_(claimed))  # type: ignore[attr-defined]
+                               .order_by(InboxEvent.received_at)).scalars().all()  # type: ignore[arg-type]
+        return list(rows)
+
+
+def complete_event(engine: Engine, *, event_id: str, worker_id: str, outcome: str) -> bool:
+    """Mark done if this worker still holds the lease. Returns False if the lease was lost."""
+    with Session(engine) as session:
+        result = session.execute(
+            update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_by == worker_id,  # type: ignore[arg-type]
+                                     InboxEvent.status == "processing")  # type: ignore[arg-type]
+            .values(status="done", outcome=outcome, processed_at=utcnow(), locked_until=None, last_error=None)
+        )
+        session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def backoff_delay(attempt: int, *, base_s: float, cap_s: float = 600.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap_s, base_s * (2 ** max(0, attempt - 1))))  # noqa: S311
+
+
+def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, attempts: int,
+               max_attempts: int, backoff_base_s: float, permanent: bool = False) -> str:
+    """Record the error; requeue with backoff, or mark failed when attempts are exhausted/permanent."""
+    final = permanent or attempts >= max_attempts
+    next_at: datetime = utcnow() + timedelta(seconds=backoff_delay(attempts, base_s=backoff_base_s))
+    status = "failed" if final else "queued"
+    with Session(engine) as session:
+        session.execute(
+            update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_by == worker_id)  # type: ignore[arg-type]
+            .values(status=status, last_error=error[:4000], next_attempt_at=next_at, locked_until=None,
+                    processed_at=utcnow() if final else None)
+        )
+        session.commit()
+    return status

@@ -1,0 +1,76 @@
+"""One settings object for the whole service (pydantic-settings; `.env` is read too)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Embedded default: SQLite file + Qdrant data.")
+    database_url: str = Field(default="", description="Any SQLAlchemy URL; empty = SQLite in DATA_DIR.")
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset = embedded engine.")
+
+    llm_provider: Literal["offline", "openai"] = "offline"
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 10.0
+    decision_budget_s: float = Field(default=1.5, description="Checkout budget for one decision.")
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+
+    pos_webhook_secret: str | None = None
+    square_webhook_signature_key: str | None = None
+    square_webhook_url: str | None = None
+    webhook_tolerance_s: int = 300
+    webhook_max_body_bytes: int = 256 * 1024
+
+    policy_file: Path | None = None
+    pos_provider: Literal["sandbox", "square"] = "sandbox"
+    square_access_token: str | None = None
+    square_base_url: str | None = None
+    marketing_provider: Literal["sandbox", "http"] = "sandbox"
+    marketing_base_url: str | None = None
+    marketing_api_key: str | None = None
+
+    worker_poll_interval_s: float = 0.2
+    worker_max_attempts: int = 5
+    worker_backoff_base_s: float = 2.0
+    worker_lease_s: float = 120.0
+
+    @model_validator(mode="after")
+    def _defaults_from_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'loyalty.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_pos_webhook_secret(self) -> str:
+        """The configured secret, else one generated once into DATA_DIR (printed by `serve`)."""
+        if self.pos_webhook_secret:
+            return self.pos_webhook_secret
+        path = self.data_dir / "pos_webhook_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = "whsec_" + secrets.token_hex(24)
+        path.write_text(secret)
+        path.chmod(0o600)
+        return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
