@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from db.models import InboxEvent
 from db.types import utcnow
@@ -44,13 +44,13 @@ def enqueue_event(session: Session, *, provider: str, provider_event_id: str, ev
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (insert_fn(InboxEvent).values(**row)
             .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-            .returning(InboxEvent.id))  # type: ignore[attr-defined]
+            .returning(col(InboxEvent.id)))
     inserted = session.execute(stmt).scalar_one_or_none()
     if inserted is not None:
         return EnqueueResult(event_id=inserted, duplicate=False)
     existing = session.execute(
-        select(InboxEvent.id).where(InboxEvent.provider == provider,  # type: ignore[arg-type]
-                                    InboxEvent.provider_event_id == provider_event_id)
+        select(col(InboxEvent.id)).where(col(InboxEvent.provider) == provider,
+                                         col(InboxEvent.provider_event_id) == provider_event_id)
     ).scalar_one()
     return EnqueueResult(event_id=existing, duplicate=True)
 
@@ -80,7 +80,7 @@ def claim_events(engine: Engine, *, worker_id: str, limit: int = 10, lease_s: fl
         (InboxEvent.status == "processing") & (InboxEvent.locked_until < now),  # type: ignore[arg-type,operator]
     )
     with Session(engine, expire_on_commit=False) as session:
-        query = (select(InboxEvent.id).where(due).where(InboxEvent.attempts < max_attempts)  # type: ignore[arg-type,operator]
+        query = (select(col(InboxEvent.id)).where(due).where(InboxEvent.attempts < max_attempts)  # type: ignore[arg-type,operator]
                  .order_by(InboxEvent.received_at).limit(limit))  # type: ignore[arg-type]
         if engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -93,7 +93,7 @@ def claim_events(engine: Engine, *, worker_id: str, limit: int = 10, lease_s: fl
             update(InboxEvent).where(InboxEvent.id.in_(ids)).where(due)  # type: ignore[attr-defined]
             .values(status="processing", locked_by=worker_id, locked_until=lease,
                     attempts=InboxEvent.attempts + 1)
-            .returning(InboxEvent.id)  # type: ignore[arg-type]
+            .returning(col(InboxEvent.id))
         )
         claimed = set(result.scalars())
         session.commit()
@@ -116,7 +116,7 @@ def complete_event(engine: Engine, *, event_id: str, worker_id: str, outcome: st
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float = 600.0) -> float:
     """Exponential backoff with full jitter."""
-    return random.uniform(0, min(cap_s, base_s * (2 ** max(0, attempt - 1))))  # noqa: S311
+    return random.uniform(0, min(cap_s, base_s * (2 ** max(0, attempt - 1))))
 
 
 def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, attempts: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 256 * 1024
 
+    pseudonym_secret: str | None = None
+    default_merchant_id: str = Field(default="m_sandbox", description="Merchant for providers without one.")
+    api_keys_bootstrap: bool = True
+
     policy_file: Path | None = None
     pos_provider: Literal["sandbox", "square"] = "sandbox"
     square_access_token: str | None = None
@@ -59,16 +64,26 @@ class Settings(BaseSettings):
 
     def resolved_pos_webhook_secret(self) -> str:
         """The configured secret, else one generated once into DATA_DIR (printed by `serve`)."""
-        if self.pos_webhook_secret:
-            return self.pos_webhook_secret
-        path = self.data_dir / "pos_webhook_secret"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = "whsec_" + secrets.token_hex(24)
-        path.write_text(secret)
-        path.chmod(0o600)
-        return secret
+        return self.pos_webhook_secret or _secret_in_data_dir(self.data_dir, "pos_webhook_secret", "whsec_")
+
+    def resolved_pseudonym_secret(self) -> str:
+        return self.pseudonym_secret or _secret_in_data_dir(self.data_dir, "pseudonym_secret", "ps_")
+
+
+def _secret_in_data_dir(data_dir: Path, name: str, prefix: str) -> str:
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = prefix + secrets.token_hex(24)
+    # O_EXCL: two processes starting together agree on one secret.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret
 
 
 @lru_cache

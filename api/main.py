@@ -1,0 +1,58 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from agent.runner import make_offer_runner
+from api.routes import catalog, events, health, webhooks
+from db.engine import get_engine, migrate
+from loyalty_agent.settings import Settings, get_settings
+from loyalty_agent.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True, start_workers: int = 0) -> FastAPI:
+    """The app. `start_workers` inbox workers run in this process (the embedded default uses 1)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers: list[Worker] = []
+        if start_workers:
+            runner = make_offer_runner(settings, app.state.engine)
+            workers = [Worker(app.state.engine, settings, offer_runner=runner) for _ in range(start_workers)]
+            for w in workers:
+                w.start_thread()
+        try:
+            yield
+        finally:
+            for w in workers:
+                w.stop()
+
+    app = FastAPI(title="loyalty-agent", version="0.1.0", lifespan=lifespan)
+    if run_migrations:
+        migrate(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = get_engine(settings.database_url)
+    app.state.pos_secret = settings.resolved_pos_webhook_secret()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    for module in (health, webhooks, events, catalog):
+        app.include_router(module.router)
+    return app

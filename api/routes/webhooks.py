@@ -1,0 +1,114 @@
+"""POS webhooks: authenticate the raw body, validate, store once in the inbox, answer fast."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EngineDep, SettingsDep
+from api.signatures import SignatureError, verify_pos, verify_square
+from db.engine import session_scope
+from db.inbox import enqueue_event
+from db.ingest import get_location
+from loyalty_agent.events import SaleCompleted, SquareEvent, parse_generic
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over `limit` without buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid Content-Length")
+        if int(declared) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_or_400(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body is not valid JSON: {exc}") from exc
+
+
+def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def _store(engine: Any, *, provider: str, provider_event_id: str, event_type: str, payload: dict[str, Any],
+           location_id: str | None, default_merchant: str | None) -> JSONResponse:
+    try:
+        with session_scope(engine) as session:
+            merchant_id = default_merchant
+            if location_id is not None:
+                location = get_location(session, location_id=location_id)
+                if location is None:
+                    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                        f"unknown location_id {location_id!r}")
+                merchant_id = location.merchant_id
+            result = enqueue_event(session, provider=provider, provider_event_id=provider_event_id,
+                                   event_type=event_type, payload=payload, merchant_id=merchant_id)
+    except OperationalError as exc:  # database locked/unreachable: tell the POS to retry later
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "inbox temporarily unavailable") from exc
+    if result.duplicate:
+        return JSONResponse({"event_id": result.event_id, "status": "duplicate"}, status_code=200)
+    return JSONResponse({"event_id": result.event_id, "status": "queued"}, status_code=202)
+
+
+@router.post("/pos", status_code=202, responses={200: {"description": "duplicate"}, 401: {}, 413: {}, 422: {}})
+async def pos_webhook(request: Request, settings: SettingsDep, engine: EngineDep) -> JSONResponse:
+    """Generic `sale.completed` / `customer.updated` events signed with `X-Signature: t=..,v1=..`."""
+    body = await read_limited_body(request, settings.webhook_max_body_bytes)
+    try:
+        verify_pos(request.app.state.pos_secret, body, request.headers.get("x-signature"),
+                   tolerance_s=settings.webhook_tolerance_s)
+    except SignatureError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    payload = _json_or_400(body)
+    try:
+        event = parse_generic(payload)
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _validation_detail(exc)) from exc
+    location_id = event.data.location_id if isinstance(event, SaleCompleted) else None
+    return await run_in_threadpool(
+        _store, engine, provider="pos", provider_event_id=event.event_id, event_type=event.event,
+        payload=payload, location_id=location_id,
+        default_merchant=None if location_id else settings.default_merchant_id,
+    )
+
+
+@router.post("/square", status_code=202, responses={200: {"description": "duplicate"}, 401: {}, 413: {}})
+async def square_webhook(request: Request, settings: SettingsDep, engine: EngineDep) -> JSONResponse:
+    """Square's scheme: `x-square-hmacsha256-signature` over notification URL + raw body."""
+    if not settings.square_webhook_signature_key or not settings.square_webhook_url:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Square webhooks are not configured")
+    body = await read_limited_body(request, settings.webhook_max_body_bytes)
+    try:
+        verify_square(settings.square_webhook_signature_key, settings.square_webhook_url, body,
+                      request.headers.get("x-square-hmacsha256-signature"))
+    except SignatureError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    payload = _json_or_400(body)
+    try:
+        event = SquareEvent.model_validate(payload)
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _validation_detail(exc)) from exc
+    return await run_in_threadpool(
+        _store, engine, provider="square", provider_event_id=event.event_id, event_type=event.type,
+        payload=payload, location_id=None, default_merchant=settings.default_merchant_id,
+    )

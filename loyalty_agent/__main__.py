@@ -1,0 +1,3 @@
+from loyalty_agent.cli import app
+
+app()

@@ -1,0 +1,173 @@
+"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+import typer
+
+from loyalty_agent.settings import get_settings
+
+app = typer.Typer(help="POS transactions -> safe, personalised loyalty offers.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+ROLES = ("associate", "marketer", "manager", "admin")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _engine() -> Any:
+    from db.engine import get_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.database_url)
+    return get_engine(settings.database_url)
+
+
+@app.command()
+def seed(
+    customers: Annotated[int, typer.Option(min=1, help="Number of guests.")] = 2000,
+    months: Annotated[int, typer.Option(min=1, max=36, help="Months of transaction history.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same restaurant).")] = 42,
+) -> None:
+    """Create the sandbox restaurant (idempotent: a seeded database is left unchanged)."""
+    from db.seed import seed_database
+
+    started = time.perf_counter()
+    result = seed_database(_engine(), customers=customers, months=months, seed=seed)
+    took = time.perf_counter() - started
+    if result.created:
+        typer.echo(f"seeded sandbox in {took:.1f}s: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
+    else:
+        typer.echo("database already seeded: nothing changed")
+    _index_profiles_if_possible()
+
+
+def _index_profiles_if_possible() -> None:
+    """Build features + vectors for every customer so the agent and segment search have them."""
+    try:
+        from agent.indexing import reindex_all
+    except ImportError:
+        return
+    settings = get_settings()
+    started = time.perf_counter()
+    n = reindex_all(settings, only_if_empty=True)
+    if n:
+        typer.echo(f"indexed {n} customer profiles in {time.perf_counter() - started:.1f}s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=0, help="In-process inbox workers (SQLite: at most 1).")] = 1,
+) -> None:
+    """Serve the HTTP API with the inbox worker(s) in the same process."""
+    import uvicorn
+
+    from api.main import create_app
+
+    _setup_logging()
+    settings = get_settings()
+    if settings.is_sqlite and workers > 1:
+        typer.echo("SQLite allows one worker; using 1 (use PostgreSQL for more)")
+        workers = 1
+    application = create_app(settings, start_workers=workers)
+    typer.echo(f"POS webhook secret (X-Signature HMAC key): {settings.resolved_pos_webhook_secret()}")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    count: Annotated[int, typer.Option(min=1, help="Worker threads in this process.")] = 1,
+) -> None:
+    """Run inbox worker(s) only (scale-out next to `serve --workers 0`)."""
+    from agent.runner import make_offer_runner
+    from loyalty_agent.worker import Worker
+
+    _setup_logging()
+    settings = get_settings()
+    engine = _engine()
+    runner = make_offer_runner(settings, engine)
+    pool = [Worker(engine, settings, offer_runner=runner) for _ in range(count)]
+    threads = [w.start_thread() for w in pool]
+
+    def _stop(*_args: object) -> None:
+        for w in pool:
+            w.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    for t in threads:
+        while t.is_alive():
+            t.join(timeout=0.5)
+
+
+@app.command()
+def replay(
+    url: Annotated[str, typer.Option(help="Base URL of a running server.")] = "http://127.0.0.1:8000",
+    count: Annotated[int, typer.Option(min=1, help="Sales to send.")] = 50,
+    duplicates: Annotated[int, typer.Option(min=0, help="Of those, how many to send a second time.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for the sample (default: time-based).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 8,
+) -> None:
+    """Send sandbox transactions as signed `sale.completed` webhooks to a running server."""
+    import httpx
+    from db.seed import sample_sales
+
+    from api.signatures import sign_pos
+
+    settings = get_settings()
+    secret = settings.resolved_pos_webhook_secret()
+    sales = sample_sales(_engine(), count=count, seed=seed if seed is not None else time.time_ns() % 2**31)
+    bodies = [json.dumps(s, separators=(",", ":")).encode() for s in sales]
+    sends = bodies + bodies[: min(duplicates, len(bodies))]
+    results: dict[str, int] = {}
+    event_ids: set[str] = set()
+
+    with httpx.Client(base_url=url, timeout=30) as client:
+
+        def _send(body: bytes) -> tuple[int, dict[str, Any]]:
+            headers = {"content-type": "application/json", "x-signature": sign_pos(secret, body)}
+            r = client.post("/webhooks/pos", content=body, headers=headers)
+            return r.status_code, r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+
+        # Originals first, then the duplicates, so a duplicate always finds its original.
+        with ThreadPoolExecutor(concurrency) as pool:
+            outcomes = list(pool.map(_send, bodies))
+            outcomes += list(pool.map(_send, sends[len(bodies):]))
+    for code, payload in outcomes:
+        key = f"{code} {payload.get('status', payload.get('detail', ''))}"
+        results[key] = results.get(key, 0) + 1
+        if "event_id" in payload:
+            event_ids.add(payload["event_id"])
+    typer.echo(json.dumps({"sent": len(sends), "responses": results, "distinct_event_ids": len(event_ids),
+                           "event_ids": sorted(event_ids)}, indent=1))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
+    name: Annotated[str | None, typer.Option(help="Who or what the key is for.")] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from db.crud import create_api_key
+    from db.engine import session_scope
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    with session_scope(_engine()) as session:
+        _key, raw = create_api_key(session, role=role, name=name)
+    typer.echo(raw)
+
+
+if __name__ == "__main__":
+    app()

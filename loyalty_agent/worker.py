@@ -1,0 +1,142 @@
+"""The inbox worker: claims events, records them, runs the offer graph, marks done/failed.
+
+Postgres: run as many workers as you like (claims use FOR UPDATE SKIP LOCKED).
+SQLite: one worker (in the API process on the embedded default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from db.engine import session_scope
+from db.inbox import claim_events, complete_event, fail_event
+from db.ingest import IngestError, RecordedSale, record_sale, upsert_customer
+from db.models import InboxEvent
+from loyalty_agent.events import Consent, CustomerData, CustomerUpdated, SaleCompleted, parse_generic
+from loyalty_agent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Called after a sale is recorded; returns the outcome (sent | pending_review | blocked | no_offer).
+OfferRunner = Callable[[InboxEvent, RecordedSale], str]
+
+
+class PermanentEventError(Exception):
+    """Retrying will not help (bad data that passed the webhook's checks, unknown location...)."""
+
+
+def square_to_generic(event: InboxEvent) -> SaleCompleted | CustomerUpdated | None:
+    """Map the Square events we act on; None for the ones we only acknowledge."""
+    payload: dict[str, Any] = event.payload
+    obj = (payload.get("data") or {}).get("object") or {}
+    if event.event_type in ("customer.created", "customer.updated") and "customer" in obj:
+        c = obj["customer"]
+        prefs = c.get("preferences") or {}
+        data = CustomerData(
+            customer_id=c["id"], given_name=c.get("given_name"), family_name=c.get("family_name"),
+            email=c.get("email_address"), phone=c.get("phone_number"), notes=c.get("note"),
+            consent=Consent(email=not prefs["email_unsubscribed"]) if "email_unsubscribed" in prefs else None,
+            birthday=_square_birthday(c.get("birthday")),
+        )
+        return CustomerUpdated(event="customer.updated", event_id=event.provider_event_id,
+                               created_at=payload.get("created_at") or event.received_at, data=data)
+    return None
+
+
+def _square_birthday(value: str | None) -> date | None:
+    # Square sends YYYY-MM-DD, or 0000-MM-DD when the year is unknown.
+    if not value or value.startswith("0000"):
+        return None
+    return date.fromisoformat(value)
+
+
+def process_event(engine: Engine, settings: Settings, event: InboxEvent,
+                  offer_runner: OfferRunner | None = None) -> str:
+    """Record one event and return its outcome. Raises PermanentEventError for bad data."""
+    try:
+        parsed = square_to_generic(event) if event.provider == "square" else parse_generic(event.payload)
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise PermanentEventError(f"payload no longer validates: {exc}") from exc
+    if parsed is None:
+        return "ignored"
+    secret = settings.resolved_pseudonym_secret()
+    try:
+        with session_scope(engine) as session:
+            if isinstance(parsed, CustomerUpdated):
+                upsert_customer(session, data=parsed.data, pseudonym_secret=secret,
+                                merchant_id=event.merchant_id or settings.default_merchant_id)
+                return "profile_updated"
+            recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret)
+    except IngestError as exc:
+        raise PermanentEventError(str(exc)) from exc
+    if offer_runner is None or recorded.customer_id is None:
+        return "no_offer"
+    return offer_runner(event, recorded)
+
+
+class Worker:
+    """Claims and processes inbox rows until stopped."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, offer_runner: OfferRunner | None = None,
+                 worker_id: str | None = None, batch_size: int = 8) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.offer_runner = offer_runner
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.batch_size = batch_size
+        self.stop_event = threading.Event()
+
+    def run_once(self) -> int:
+        """Claim and process one batch; returns how many events were handled."""
+        events = claim_events(self.engine, worker_id=self.worker_id, limit=self.batch_size,
+                              lease_s=self.settings.worker_lease_s, max_attempts=self.settings.worker_max_attempts)
+        for event in events:
+            self._handle(event)
+        return len(events)
+
+    def _handle(self, event: InboxEvent) -> None:
+        s = self.settings
+        try:
+            outcome = process_event(self.engine, s, event, self.offer_runner)
+        except PermanentEventError as exc:
+            log.warning("event %s failed permanently: %s", event.id, exc)
+            fail_event(self.engine, event_id=event.id, worker_id=self.worker_id, error=str(exc),
+                       attempts=event.attempts, max_attempts=s.worker_max_attempts,
+                       backoff_base_s=s.worker_backoff_base_s, permanent=True)
+            return
+        except Exception as exc:  # transient or unknown: retried with backoff, never lost
+            log.exception("event %s failed (attempt %s)", event.id, event.attempts)
+            fail_event(self.engine, event_id=event.id, worker_id=self.worker_id,
+                       error=f"{type(exc).__name__}: {exc}", attempts=event.attempts,
+                       max_attempts=s.worker_max_attempts, backoff_base_s=s.worker_backoff_base_s)
+            return
+        if not complete_event(self.engine, event_id=event.id, worker_id=self.worker_id, outcome=outcome):
+            log.warning("event %s: lease lost before completion; another worker will finish it", event.id)
+
+    def run_forever(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        while not self.stop_event.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("worker loop error")
+                handled = 0
+            if handled == 0:
+                self.stop_event.wait(self.settings.worker_poll_interval_s)
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run_forever, name=f"worker-{self.worker_id}", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stop_event.set()
