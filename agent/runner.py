@@ -1,13 +1,114 @@
-"""Builds the worker's offer runner: the offer graph run for each recorded sale."""
+"""The worker's offer runner and the review resume path: the offer graph with a durable checkpointer."""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
+import logging
+import threading
+from typing import Any
 
+from langgraph.types import Command
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from agent.checkpointer import make_checkpointer
+from agent.context import AgentContext
+from agent.graph import compile_with
+from db.ingest import RecordedSale
+from db.models import InboxEvent, Offer
+from db.types import utcnow
+from guardrails.policy import load_policy
 from loyalty_agent.settings import Settings
 from loyalty_agent.worker import OfferRunner
 
+log = logging.getLogger(__name__)
 
-def make_offer_runner(settings: Settings, engine: Engine) -> OfferRunner | None:
-    # The offer graph is wired in by issue 3; until then sales are recorded with outcome no_offer.
-    return None
+
+class OfferAgent:
+    """The compiled offer graph plus its injected context. One per process."""
+
+    def __init__(self, ctx: AgentContext, checkpointer: Any) -> None:
+        self.ctx = ctx
+        self.graph = compile_with(checkpointer)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def config(event_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": event_id}}
+
+    def run_event(self, event: InboxEvent, recorded: RecordedSale) -> str:
+        """Run (or resume after a crash) the decision for one recorded sale; returns its outcome."""
+        config = self.config(event.id)
+        snapshot = self.graph.get_state(config)
+        if snapshot.values and not snapshot.next:
+            return str(snapshot.values.get("outcome") or "no_offer")  # already decided: never twice
+        if snapshot.next:
+            if any(task.interrupts for task in snapshot.tasks):
+                return "pending_review"
+            result = self.graph.invoke(None, config, context=self.ctx)  # resume from the last checkpoint
+        else:
+            result = self.graph.invoke(
+                {"event_id": event.id, "transaction_id": recorded.transaction_id, "steps": []}, config, context=self.ctx
+            )
+        if result.get("__interrupt__"):
+            return "pending_review"
+        return str(result.get("outcome") or "no_offer")
+
+    def review(self, offer: Offer, decision: dict[str, Any]) -> str:
+        """Resume an escalated decision with a reviewer's decision; returns the new outcome."""
+        assert offer.event_id is not None
+        config = self.config(offer.event_id)
+        result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
+        outcome = "pending_review" if result.get("__interrupt__") else str(result.get("outcome"))
+        with Session(self.ctx.engine) as session:
+            session.execute(update(InboxEvent).where(col(InboxEvent.id) == offer.event_id).values(outcome=outcome))
+            session.commit()
+        return outcome
+
+    def pending_interrupt(self, event_id: str) -> bool:
+        snapshot = self.graph.get_state(self.config(event_id))
+        return any(task.interrupts for task in snapshot.tasks)
+
+
+def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True) -> OfferAgent:
+    from agent.models import get_drafter
+    from tools.factory import make_pos_adapter
+
+    embedder = store = None
+    if with_vectors:
+        from vectorstore.embeddings import get_embedder
+        from vectorstore.store import get_vector_store
+
+        embedder = get_embedder(settings)
+        store = get_vector_store(settings, dim=embedder.dim)
+    ctx = AgentContext(
+        settings=settings,
+        engine=engine,
+        policy=load_policy(settings.policy_file),
+        drafter=get_drafter(settings),
+        pos=make_pos_adapter(settings, engine),
+        vector_store=store,
+        embedder=embedder,
+    )
+    return OfferAgent(ctx, make_checkpointer(settings.database_url, str(settings.data_dir)))
+
+
+_agents: dict[tuple[int, int], OfferAgent] = {}
+_agents_lock = threading.Lock()
+
+
+def get_agent(settings: Settings, engine: Engine) -> OfferAgent:
+    """The process-wide agent for these settings (the API's review route and the worker share it)."""
+    key = (id(settings), id(engine))
+    with _agents_lock:
+        agent = _agents.get(key)
+        if agent is None:
+            agent = _agents[key] = build_agent(settings, engine)
+        return agent
+
+
+def make_offer_runner(settings: Settings, engine: Engine) -> OfferRunner:
+    agent = get_agent(settings, engine)
+    started = utcnow()
+    log.info("offer agent ready (%s drafter) at %s", settings.llm_provider, started.isoformat())
+    return agent.run_event

@@ -1,0 +1,62 @@
+"""Run-time context of the offer graph: clients and policy, injected, never chosen by the model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Engine
+
+from db.types import utcnow
+from guardrails.policy import Policy
+from loyalty_agent.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.drafting import Drafter
+    from profiles.model import MerchantModel
+    from tools.pos.base import PosAdapter
+    from vectorstore.embeddings import Embedder
+    from vectorstore.store import VectorStore
+
+
+@dataclass
+class AgentContext:
+    settings: Settings
+    engine: Engine
+    policy: Policy
+    drafter: Drafter
+    pos: PosAdapter
+    vector_store: VectorStore | None = None
+    embedder: Embedder | None = None
+    pseudonymizer: Any = None  # guardrails.pii.Pseudonymizer, loaded lazily (spaCy)
+    clock: Any = None  # callable returning an aware datetime; tests pin it
+    _merchant_models: dict[str, MerchantModel] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock is not None else utcnow()
+
+    def merchant_model(self, merchant_id: str) -> MerchantModel:
+        """The merchant's fitted BG/NBD + spend model, fitted once per process (batch refits replace it)."""
+        with self._lock:
+            model = self._merchant_models.get(merchant_id)
+        if model is None:
+            from sqlmodel import Session
+
+            from profiles.fit import fit_merchant_model
+
+            with Session(self.engine) as session:
+                model = fit_merchant_model(session, merchant_id=merchant_id, now=self.now())
+            with self._lock:
+                self._merchant_models[merchant_id] = model
+        return model
+
+    def get_pseudonymizer(self) -> Any:
+        with self._lock:
+            if self.pseudonymizer is None:
+                from guardrails.pii import Pseudonymizer
+
+                self.pseudonymizer = Pseudonymizer()
+            return self.pseudonymizer

@@ -1,0 +1,176 @@
+"""Database -> domain facts for one decision: catalog, customer facts, offer history, draft input.
+
+Everything returned here is pseudonymous: contact PII is read only to scrub free text (as
+`known_values` for the pseudonymizer) and never leaves this module unscrubbed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from db.models import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
+from guardrails.context import normalize_allergen
+from guardrails.policy import Policy
+from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
+
+HISTORY_WINDOW_DAYS = 90
+LEGAL_DRINKING_AGE = 21
+
+
+def offer_id_for(event_id: str) -> str:
+    """One offer per decision: derived from the event, so a re-run finds the same row."""
+    return "off_" + hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
+
+def load_catalog(session: Session, *, merchant_id: str) -> dict[str, CatalogFact]:
+    rows = session.exec(select(CatalogItem).where(col(CatalogItem.merchant_id) == merchant_id)).all()
+    return {
+        r.sku: CatalogFact(
+            sku=r.sku,
+            name=r.name,
+            category=r.category,
+            subcategory=r.subcategory,
+            price_cents=r.price_cents,
+            unit_cost_cents=r.unit_cost_cents,
+            allergens=list(r.allergens),
+            contains_alcohol=r.contains_alcohol,
+            active=r.active,
+        )
+        for r in rows
+    }
+
+
+def age_on(birthday: date | None, today: date) -> int | None:
+    if birthday is None:
+        return None
+    return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
+
+
+def customer_facts(
+    customer: Customer, location: Location | None, *, clv_cents: int = 0, visits_12m: int = 0, spend_12m_cents: int = 0
+) -> CustomerFacts:
+    return CustomerFacts(
+        pseudonym=customer.pseudonym,
+        tier=customer.tier,
+        age_verified=customer.age_verified,
+        birthday=customer.birthday,
+        allergies=customer.allergies,
+        consent_sms=customer.consent_sms,
+        consent_email=customer.consent_email,
+        consent_alcohol_marketing=customer.consent_alcohol_marketing,
+        opted_out=customer.opted_out_at is not None,
+        timezone=customer.timezone,
+        location_alcohol_policy=location.alcohol_policy if location else "allowed",
+        clv_cents=clv_cents,
+        visits_12m=visits_12m,
+        spend_12m_cents=spend_12m_cents,
+    )
+
+
+def offer_history(
+    session: Session,
+    *,
+    customer_id: int,
+    now: datetime,
+    exclude_offer_id: str | None = None,
+    days: int = HISTORY_WINDOW_DAYS,
+) -> list[OfferHistoryEntry]:
+    """Offers sent, scheduled or awaiting review for this customer, from any trigger or campaign."""
+    since = now - timedelta(days=days)
+    offers = session.exec(
+        select(Offer).where(
+            col(Offer.customer_id) == customer_id,
+            col(Offer.created_at) >= since,
+            col(Offer.status).in_(("sent", "approved", "pending_review", "executing")),
+        )
+    ).all()
+    entries = [
+        OfferHistoryEntry(
+            at=o.scheduled_for or o.created_at,
+            channel=o.channel,  # type: ignore[arg-type]
+            offer_type=o.offer_type,
+            status="pending_review" if o.status == "pending_review" else "sent",
+            trigger=o.trigger,
+        )
+        for o in offers
+        if o.id != exclude_offer_id and o.channel in ("sms", "email")
+    ]
+    # Messages not tied to an offer (e.g. other campaigns) count towards fatigue too.
+    loose = session.exec(
+        select(OutboundMessage).where(
+            col(OutboundMessage.customer_id) == customer_id,
+            col(OutboundMessage.offer_id).is_(None),
+            col(OutboundMessage.created_at) >= since,
+        )
+    ).all()
+    entries += [
+        OfferHistoryEntry(
+            at=m.sent_at or m.scheduled_for,
+            channel=m.channel,  # type: ignore[arg-type]
+            status="sent",
+            trigger="message",
+        )
+        for m in loose
+        if m.channel in ("sms", "email")
+    ]
+    return sorted(entries, key=lambda e: e.at)
+
+
+def contact_known_values(session: Session, *, customer_id: int) -> tuple[tuple[str, ...], str | None]:
+    """This guest's own contact values (to scrub from free text) and the raw staff notes."""
+    contact = session.get(CustomerContact, customer_id)
+    if contact is None:
+        return (), None
+    values = tuple(v for v in (contact.given_name, contact.family_name, contact.email, contact.phone) if v)
+    return values, contact.notes
+
+
+def eligible_catalog(
+    catalog: dict[str, CatalogFact], *, facts: CustomerFacts, policy: Policy, today: date
+) -> list[CatalogFact]:
+    """Items worth showing the drafter. A convenience pre-filter only: the guardrails re-check all of it."""
+    allergies = {normalize_allergen(a) for a in facts.allergies} if facts.allergies is not None else None
+    age = age_on(facts.birthday, today)
+    alcohol_ok = (
+        facts.age_verified
+        and facts.consent_alcohol_marketing
+        and facts.location_alcohol_policy != "forbidden"
+        and (age is None or age >= LEGAL_DRINKING_AGE)
+    )
+    out = []
+    for item in catalog.values():
+        if not item.active:
+            continue
+        if item.contains_alcohol and not alcohol_ok:
+            continue
+        item_allergens = {normalize_allergen(a) for a in item.allergens}
+        if allergies is not None and item_allergens & allergies:
+            continue
+        out.append(item)
+    return out
+
+
+def local_date(now: datetime, tz: str) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def days_until_birthday(birthday: date | None, today: date) -> int | None:
+    if birthday is None:
+        return None
+    for year in (today.year, today.year + 1):
+        try:
+            next_bd = birthday.replace(year=year)
+        except ValueError:  # 29 February
+            next_bd = date(year, 3, 1)
+        if next_bd >= today:
+            return (next_bd - today).days
+    return None
+
+
+def jsonable(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json")  # type: ignore[no-any-return]

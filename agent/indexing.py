@@ -1,0 +1,185 @@
+"""Keeping profiles and purchase vectors current: per transaction (update_profile) and in batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from agent.context import AgentContext
+from agent.facts import customer_facts
+from db.engine import get_engine, migrate
+from db.models import Customer, Merchant
+from db.types import utcnow
+from loyalty_agent.schemas import CustomerFacts
+from loyalty_agent.settings import Settings
+from profiles.document import profile_document, purchase_document
+from profiles.features import ProfileFeatures, Visit, compute_features, compute_features_batch, day_part
+from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits, load_visits
+from vectorstore.embeddings import Embedder, get_embedder
+from vectorstore.models import ProfilePoint, PurchasePoint
+from vectorstore.store import VectorStore, get_vector_store
+
+log = logging.getLogger(__name__)
+
+PURCHASES_PER_CUSTOMER_IN_BATCH = 6  # the batch index keeps the recent visits; live sales add theirs
+EMBED_BATCH = 256
+
+
+def profile_point(
+    features: ProfileFeatures, facts: CustomerFacts, *, merchant_id: str, customer_id: int, document: str, vector: Any
+) -> ProfilePoint:
+    return ProfilePoint(
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        pseudonym=facts.pseudonym,
+        document=document,
+        vector=vector,
+        tier=facts.tier,
+        churn_risk=features.churn_risk,
+        visits_12m=features.visits_12m,
+        spend_12m_cents=features.spend_12m_cents,
+        weekend_share=features.weekend_share,
+        dessert_share=features.dessert_share,
+        alcohol_share=features.alcohol_share,
+        brunch_share=features.brunch_share,
+        lapsed=features.lapsed,
+        favourite_categories=[c.name for c in features.favourite_categories],
+        extra={
+            "favourite_skus": [f.sku for f in features.favourite_items],
+            "kids_share": features.kids_share,
+            "lifecycle": features.lifecycle,
+            "expected_next_visit_at": features.expected_next_visit_at.isoformat(),
+            "clv_12m_cents": features.clv_12m_cents,
+            "top_day_part": features.top_day_part,
+        },
+    )
+
+
+def purchase_point(
+    visit: Visit, *, merchant_id: str, customer_id: int, pseudonym: str, document: str, vector: Any
+) -> PurchasePoint:
+    assert visit.transaction_id is not None
+    return PurchasePoint(
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        transaction_id=visit.transaction_id,
+        pseudonym=pseudonym,
+        occurred_at=visit.occurred_at,
+        day_part=day_part(visit.local_time()),
+        document=document,
+        vector=vector,
+        skus=[ln[0] for ln in visit.lines],
+        categories=sorted({ln[2] for ln in visit.lines if ln[2]}),
+        total_cents=visit.total_cents,
+    )
+
+
+def refresh_customer(
+    ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None = None
+) -> dict[str, Any] | None:
+    """Recompute one customer's features and upsert their profile (+ this visit) into Qdrant."""
+    now = ctx.now()
+    with Session(ctx.engine) as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        visits = load_visits(session, customer_id=customer_id)
+    features = compute_features(visits, model=ctx.merchant_model(merchant_id), now=now, customer_id=customer_id)
+    if features is None:
+        return None
+    if ctx.vector_store is not None and ctx.embedder is not None:
+        facts = customer_facts(customer, None)
+        doc = profile_document(features, facts)
+        visit = next((v for v in visits if v.transaction_id == transaction_id), None)
+        texts = [doc] + ([purchase_document(visit)] if visit is not None else [])
+        vectors = ctx.embedder.embed(texts)
+        ctx.vector_store.upsert_profiles(
+            [
+                profile_point(
+                    features, facts, merchant_id=merchant_id, customer_id=customer_id, document=doc, vector=vectors[0]
+                )
+            ]
+        )
+        if visit is not None:
+            ctx.vector_store.upsert_purchases(
+                [
+                    purchase_point(
+                        visit,
+                        merchant_id=merchant_id,
+                        customer_id=customer_id,
+                        pseudonym=customer.pseudonym,
+                        document=texts[1],
+                        vector=vectors[1],
+                    )
+                ]
+            )
+    return features.model_dump(mode="json")
+
+
+def _embed(embedder: Embedder, texts: Sequence[str]) -> list[Any]:
+    out: list[Any] = []
+    for i in range(0, len(texts), EMBED_BATCH):
+        out.extend(embedder.embed(list(texts[i : i + EMBED_BATCH])))
+    return out
+
+
+def index_merchant(session: Session, *, merchant_id: str, store: VectorStore, embedder: Embedder, now: datetime) -> int:
+    """Batch: fit the merchant's model, compute every customer's features, embed and upsert."""
+    visits_by_customer = load_all_visits(session, merchant_id=merchant_id)
+    model = fit_model_from_visits(visits_by_customer, now=now, margin=gross_margin(session, merchant_id=merchant_id))
+    features = compute_features_batch(visits_by_customer, model=model, now=now)
+    customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.merchant_id) == merchant_id))}
+    ids = [cid for cid in features if cid in customers]
+    facts = {cid: customer_facts(customers[cid], None) for cid in ids}
+    docs = [profile_document(features[cid], facts[cid]) for cid in ids]
+    vectors = _embed(embedder, docs)
+    store.upsert_profiles(
+        [
+            profile_point(features[cid], facts[cid], merchant_id=merchant_id, customer_id=cid, document=doc, vector=vec)
+            for cid, doc, vec in zip(ids, docs, vectors, strict=True)
+        ]
+    )
+    recent = [
+        (cid, v)
+        for cid in ids
+        for v in visits_by_customer[cid][-PURCHASES_PER_CUSTOMER_IN_BATCH:]
+        if v.transaction_id is not None
+    ]
+    pdocs = [purchase_document(v) for _, v in recent]
+    pvectors = _embed(embedder, pdocs)
+    store.upsert_purchases(
+        [
+            purchase_point(
+                v,
+                merchant_id=merchant_id,
+                customer_id=cid,
+                pseudonym=customers[cid].pseudonym,
+                document=doc,
+                vector=vec,
+            )
+            for (cid, v), doc, vec in zip(recent, pdocs, pvectors, strict=True)
+        ]
+    )
+    log.info(
+        "indexed merchant %s: %d profiles, %d purchases (model %s)", merchant_id, len(ids), len(recent), model.source
+    )
+    return len(ids)
+
+
+def reindex_all(settings: Settings, *, only_if_empty: bool = False) -> int:
+    """Index every merchant; with `only_if_empty`, do nothing when profiles are already indexed."""
+    migrate(settings.database_url)
+    engine = get_engine(settings.database_url)
+    embedder = get_embedder(settings)
+    store = get_vector_store(settings, dim=embedder.dim)
+    if only_if_empty and store.count("profiles") > 0:
+        return 0
+    total = 0
+    with Session(engine) as session:
+        for merchant in session.exec(select(Merchant)).all():
+            total += index_merchant(session, merchant_id=merchant.id, store=store, embedder=embedder, now=utcnow())
+    store.optimize()
+    return total

@@ -1,0 +1,56 @@
+"""State of the transaction-event offer graph (one thread per inbox event).
+
+Values are plain JSON-able data so the durable checkpointer can store and restore them exactly.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+class OfferState(TypedDict, total=False):
+    event_id: str
+    """Inbox event id: the graph's thread id and the correlation id of every audit row."""
+
+    transaction_id: int
+    """Our id of the recorded POS transaction that triggered the decision."""
+
+    merchant_id: str
+    """Tenant of the transaction (injected from the database, never from the model)."""
+
+    customer_id: int
+    """Our customer id (never shown to the model: it sees the pseudonym only)."""
+
+    location_id: str
+    """Location of the sale (timezone, alcohol policy)."""
+
+    features: dict[str, Any]
+    """Profile features after this transaction (profiles.features.ProfileFeatures dump)."""
+
+    draft_input: dict[str, Any]
+    """What the drafter sees: pseudonymous profile, eligible catalog, complements, history."""
+
+    draft: dict[str, Any] | None
+    """The drafted offer (loyalty_agent.schemas.OfferDraft dump); None before drafting."""
+
+    draft_meta: dict[str, Any]
+    """Model name, prompt version, model calls, tokens, fallback reason of the draft."""
+
+    offer_id: str | None
+    """The offer row created for an offer draft (deterministic from event id)."""
+
+    verdict: str | None
+    """Combined guardrail verdict: pass | block | escalate."""
+
+    report: dict[str, Any] | None
+    """The full guardrail report (every rule's verdict and the deferred send time)."""
+
+    review: dict[str, Any] | None
+    """The human reviewer's decision when the offer was escalated."""
+
+    outcome: str | None
+    """sent | pending_review | blocked | no_offer | rejected."""
+
+    steps: Annotated[list[str], operator.add]
+    """Nodes visited, in order (appended by each node)."""
