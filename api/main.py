@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from agent.runner import make_offer_runner
-from api.routes import catalog, events, health, webhooks
+from api.routes import catalog, customers, events, health, offers, segments, webhooks
 from db.engine import get_engine, migrate
+from loyalty_agent.sender import MessageSender
 from loyalty_agent.settings import Settings, get_settings
 from loyalty_agent.worker import Worker
 
@@ -25,10 +26,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        workers: list[Worker] = []
+        workers: list[Worker | MessageSender] = []
         if start_workers:
             runner = make_offer_runner(settings, app.state.engine)
             workers = [Worker(app.state.engine, settings, offer_runner=runner) for _ in range(start_workers)]
+            workers.append(MessageSender(app.state.engine, settings))
             for w in workers:
                 w.start_thread()
         try:
@@ -53,6 +55,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    for module in (health, webhooks, events, catalog):
+    for module in (health, webhooks, events, offers, customers, segments, catalog):
         app.include_router(module.router)
     return app

@@ -97,7 +97,10 @@ def worker(
     settings = get_settings()
     engine = _engine()
     runner = make_offer_runner(settings, engine)
-    pool = [Worker(engine, settings, offer_runner=runner) for _ in range(count)]
+    from loyalty_agent.sender import MessageSender
+
+    pool: list[Worker | MessageSender] = [Worker(engine, settings, offer_runner=runner) for _ in range(count)]
+    pool.append(MessageSender(engine, settings))
     threads = [w.start_thread() for w in pool]
 
     def _stop(*_args: object) -> None:
@@ -121,9 +124,9 @@ def replay(
 ) -> None:
     """Send sandbox transactions as signed `sale.completed` webhooks to a running server."""
     import httpx
-    from db.seed import sample_sales
 
     from api.signatures import sign_pos
+    from db.seed import sample_sales
 
     settings = get_settings()
     secret = settings.resolved_pos_webhook_secret()

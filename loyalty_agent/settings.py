@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     pos_provider: Literal["sandbox", "square"] = "sandbox"
     square_access_token: str | None = None
     square_base_url: str | None = None
+    square_location_id: str | None = None
     marketing_provider: Literal["sandbox", "http"] = "sandbox"
     marketing_base_url: str | None = None
     marketing_api_key: str | None = None

@@ -1,0 +1,137 @@
+"""Customer profile summary for store associates and managers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
+from sqlmodel import Session, col, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AssociateOrManager, EngineDep, SettingsDep
+from db.models import Customer, CustomerContact
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+
+class ContactOut(BaseModel):
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+    phone: str | None
+    notes: str | None
+
+
+class CustomerOut(BaseModel):
+    customer: str  # pseudonym
+    pos_customer_id: str
+    tier: str
+    points: int
+    allergies: list[str] | None
+    allergies_known: bool
+    consents: dict[str, bool]
+    opted_out: bool
+    age_verified: bool
+    birthday_month: int | None
+    favourites: list[dict[str, Any]]
+    favourite_categories: list[str]
+    visit_rhythm: str | None
+    typical_interval_days: float | None
+    next_visit_expected_at: datetime | None
+    days_since_last_visit: float | None
+    churn_risk: float | None
+    p_alive: float | None
+    lifecycle: str | None
+    visits_12m: int
+    spend_12m: float
+    clv_12m: float | None
+    contact: ContactOut | None = None
+
+
+def _find(session: Session, ref: str, merchant_id: str) -> Customer:
+    customer = session.exec(
+        select(Customer).where(
+            col(Customer.merchant_id) == merchant_id,
+            or_(col(Customer.pos_customer_id) == ref, col(Customer.pseudonym) == ref),
+        )
+    ).first()
+    if customer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {ref!r}")
+    return customer
+
+
+def customer_summary(engine: Any, settings: Any, ref: str, *, with_contact: bool) -> CustomerOut:
+    from agent.runner import get_agent
+    from profiles.features import compute_features
+    from profiles.fit import load_visits
+
+    agent = get_agent(settings, engine)
+    with Session(engine) as session:
+        customer = _find(session, ref, settings.default_merchant_id)
+        assert customer.id is not None
+        visits = load_visits(session, customer_id=customer.id)
+        contact = session.get(CustomerContact, customer.id) if with_contact else None
+    features = (
+        compute_features(
+            visits, model=agent.ctx.merchant_model(customer.merchant_id), now=agent.ctx.now(), customer_id=customer.id
+        )
+        if visits
+        else None
+    )
+    rhythm = None
+    if features and features.median_interval_days:
+        rhythm = f"visits about every {round(features.median_interval_days)} days"
+        if features.favourite_item_rhythm:
+            r = features.favourite_item_rhythm
+            rhythm += f"; orders {r.name} about every {round(r.median_interval_days)} days"
+    return CustomerOut(
+        customer=customer.pseudonym,
+        pos_customer_id=customer.pos_customer_id,
+        tier=customer.tier,
+        points=customer.points,
+        allergies=customer.allergies,
+        allergies_known=customer.allergies is not None,
+        consents={
+            "sms": customer.consent_sms,
+            "email": customer.consent_email,
+            "alcohol_marketing": customer.consent_alcohol_marketing,
+        },
+        opted_out=customer.opted_out_at is not None,
+        age_verified=customer.age_verified,
+        birthday_month=customer.birthday.month if customer.birthday else None,
+        favourites=[
+            {"sku": f.sku, "name": f.name, "visits": f.visits} for f in (features.favourite_items if features else [])
+        ],
+        favourite_categories=[c.name for c in features.favourite_categories] if features else [],
+        visit_rhythm=rhythm,
+        typical_interval_days=features.median_interval_days if features else None,
+        next_visit_expected_at=features.expected_next_visit_at if features else None,
+        days_since_last_visit=round(features.days_since_last_visit, 1) if features else None,
+        churn_risk=round(features.churn_risk, 3) if features else None,
+        p_alive=round(features.p_alive, 3) if features else None,
+        lifecycle=features.lifecycle if features else None,
+        visits_12m=features.visits_12m if features else 0,
+        spend_12m=(features.spend_12m_cents / 100) if features else 0.0,
+        clv_12m=(features.clv_12m_cents / 100) if features else None,
+        contact=ContactOut(
+            given_name=contact.given_name,
+            family_name=contact.family_name,
+            email=contact.email,
+            phone=contact.phone,
+            notes=contact.notes,
+        )
+        if contact
+        else None,
+    )
+
+
+@router.get("/{customer_id}", response_model=CustomerOut, response_model_exclude_none=False)
+async def read_customer(
+    customer_id: str, key: AssociateOrManager, settings: SettingsDep, engine: EngineDep
+) -> CustomerOut:
+    """Profile summary; contact PII only for managers."""
+    return await run_in_threadpool(
+        customer_summary, engine, settings, customer_id, with_contact=key.role in ("manager", "admin")
+    )
