@@ -396,6 +396,7 @@ def _apply_draft(row: Offer, offer: OfferDraft) -> None:
     row.channel = offer.channel
     row.sms_text, row.email_subject, row.email_body = offer.sms_text, offer.email_subject, offer.email_body
     row.rationale, row.confidence = offer.rationale, offer.confidence
+    row.strategy = offer.strategy
     row.updated_at = utcnow()
 
 

@@ -189,6 +189,7 @@ def build_draft_input(
             offers_last_30d=len(recent),
             last_offer_days_ago=int(_days_between(now, last_offer.created_at)) if last_offer else None,
             last_offer_type=last_offer.offer_type if last_offer else None,
+            last_offer_strategy=last_offer.strategy if last_offer else None,
         ),
         staff_notes_pseudonymized=notes_scrubbed,
         consents=ConsentSummary(
@@ -202,7 +203,11 @@ def build_draft_input(
             min_margin_pct=policy.min_margin_pct,
             max_discount_pct=policy.max_discount_pct,
             max_offer_value_cents=policy.max_offer_value_cents,
+            free_item_max_price_cents=policy.free_item_max_price_cents,
             point_value_cents=policy.point_value_cents,
+            excluded_allergens_when_unknown=[]
+            if policy.allow_unknown_allergy_offers_on_top9 or policy.unknown_allergy_action == "escalate"
+            else list(policy.top9_allergens),
         ),
         now=now,
         local_date=today,

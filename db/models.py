@@ -164,6 +164,7 @@ class Offer(SQLModel, table=True):
     trigger: str = "transaction"  # transaction | campaign
     # drafted | pending_review | approved | blocked | rejected | executing | sent | failed
     status: str = Field(default="drafted", index=True, max_length=24)
+    strategy: str | None = None  # favourite | complement | win_back | birthday | bonus_points
     offer_type: str  # percent_off_item | amount_off_item | bonus_points | free_item | percent_off_category
     sku: str | None = None
     category: str | None = None
@@ -211,7 +212,7 @@ class OutboundMessage(SQLModel, table=True):
     subject: str | None = None
     # Body as drafted, with pseudonymous placeholders; re-identified only by the sending tool at send time.
     body: str = Field(sa_type=Text)
-    status: str = Field(default="scheduled", index=True)  # scheduled | sending | sent | failed
+    status: str = Field(default="scheduled", index=True)  # scheduled | sending | sent | failed | suppressed
     scheduled_for: datetime = _created()
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 23:35:30.335812
+Create Date: 2026-11-22 00:02:04.986605
 """
 from collections.abc import Sequence
 
@@ -203,6 +203,7 @@ def upgrade() -> None:
     sa.Column('campaign_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('strategy', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('offer_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
