@@ -25,7 +25,7 @@ from vectorstore.store import VectorStore, get_vector_store
 
 log = logging.getLogger(__name__)
 
-PURCHASES_PER_CUSTOMER_IN_BATCH = 6  # the batch index keeps the recent visits; live sales add theirs
+PURCHASES_PER_CUSTOMER_IN_BATCH = 3  # the batch index keeps recent visits; live sales add theirs (embedding is the cost)
 EMBED_BATCH = 256
 
 
