@@ -1,0 +1,222 @@
+"""Event -> decision latency, non-model overhead, and our graph vs a prebuilt ReAct agent.
+
+Part A (offline drafter, the embedded default): N sandbox sales run through the full offer graph
+(real SQLite, embedded Qdrant, real MiniLM embeddings, SQLite checkpointer): p50/p95 per event and
+the part of it that is not the drafter.
+
+Part B (same scripted model for both, an OpenAI-compatible server on loopback speaking the real
+Chat Completions wire format): the job is "draft an offer for this guest and make sure it passes
+the merchant's rules". Both see the same user message and make the same single grounding read
+(`lookup_catalog`).
+  - ours: the model drafts (read, then `submit_offer`); the rules run deterministically after it.
+  - ReAct (`langgraph.prebuilt.create_react_agent`): the same read tool plus the rules exposed as a
+    `check_offer_rules` tool; it reads, checks its draft, then answers with the offer.
+Reported per event: model calls, tokens (server-side usage), wall time.
+
+    python -m benchmarks.decision [--customers 400] [--events 60] [--model-events 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROW = re.compile(r"^([A-Z0-9][A-Z0-9-]+) \| (\w+) \| (\d+) \| (\d+) \| ([^|]*) \| (yes|no) \| (.+)$", re.M)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def scripted_offer(body: dict[str, Any]) -> dict[str, Any]:
+    """What the scripted model proposes: 10% off the highest-margin non-alcohol main it was shown."""
+    text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") == "user")
+    rows = [m for m in ROW.finditer(text) if m.group(6) == "no"]
+    if not rows:
+        return {"make_offer": False, "rationale": "nothing eligible"}
+    best = max(rows, key=lambda m: (m.group(2) == "mains", int(m.group(4))))
+    name = best.group(7).strip()[:30]
+    return {"make_offer": True, "offer_type": "percent_off_item", "sku": best.group(1), "discount_pct": 10,
+            "expires_in_days": 14, "channel": "sms", "confidence": 0.8, "strategy": "favourite",
+            "sms_text": f"Hi {{first_name}}, 10% off {name} on your next visit: code {{promo_code}}. "
+                        "Reply STOP to opt out",
+            "email_subject": "A little thank-you", "rationale": "high-margin main"}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--customers", type=int, default=400)
+    p.add_argument("--events", type=int, default=60)
+    p.add_argument("--model-events", type=int, default=25)
+    args = p.parse_args()
+
+    from agent.checkpointer import make_checkpointer
+    from agent.context import AgentContext
+    from agent.indexing import reindex_all
+    from agent.models import OfflineDrafter, OpenAIDrafter
+    from agent.retrieval import build_draft_input, guardrail_context
+    from agent.runner import OfferAgent
+    from db.engine import get_engine, migrate, session_scope
+    from db.inbox import enqueue_event
+    from db.ingest import record_sale
+    from db.models import InboxEvent
+    from db.seed import sample_sales, seed_database
+    from guardrails.engine import evaluate
+    from guardrails.policy import default_policy
+    from loyalty_agent.events import SaleCompleted
+    from loyalty_agent.schemas import OfferDraft
+    from loyalty_agent.settings import Settings
+    from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
+    from tools.pos.sandbox import SandboxPos
+    from vectorstore.embeddings import get_embedder
+    from vectorstore.store import get_vector_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="decision-bench-"))
+    settings = Settings(data_dir=tmp, pos_webhook_secret="x", pseudonym_secret="y")
+    migrate(settings.database_url)
+    engine = get_engine(settings.database_url)
+    t0 = time.perf_counter()
+    seed_database(engine, customers=args.customers, months=12, seed=3)
+    reindex_all(settings)
+    print(f"setup: seeded {args.customers} customers and indexed them in {time.perf_counter() - t0:.1f}s")
+
+    timings: dict[str, float] = {"draft": 0.0}
+
+    class TimedOffline(OfflineDrafter):
+        def draft(self, inp: Any, *, context: Any = None) -> Any:
+            t = time.perf_counter()
+            try:
+                return super().draft(inp, context=context)
+            finally:
+                timings["draft"] += time.perf_counter() - t
+
+    embedder = get_embedder(settings)
+    store = get_vector_store(settings, dim=embedder.dim)
+    ctx = AgentContext(settings=settings, engine=engine, policy=default_policy(), drafter=TimedOffline(),
+                       pos=SandboxPos(engine), vector_store=store, embedder=embedder)
+    agent = OfferAgent(ctx, make_checkpointer(settings.database_url, str(tmp)))
+    now = datetime.now(UTC)
+    sales = [s for s in sample_sales(engine, count=args.events * 2, seed=9, now=now) if s["data"].get("customer_id")]
+    sales = sales[: args.events]
+
+    def ingest(sale: dict[str, Any]) -> tuple[InboxEvent, Any]:
+        parsed = SaleCompleted.model_validate(sale)
+        with session_scope(engine) as s:
+            eid = enqueue_event(s, provider="pos", provider_event_id=parsed.event_id, event_type=parsed.event,
+                                payload=json.loads(json.dumps(sale))).event_id
+            recorded = record_sale(s, sale=parsed, event_id=eid, pseudonym_secret="y")
+            event = s.get(InboxEvent, eid)
+        return event, recorded  # type: ignore[return-value]
+
+    totals, model_part, outcomes = [], [], []
+    ctx.merchant_model("m_sandbox")  # fitted once per process, like the worker
+    for sale in sales:
+        event, recorded = ingest(sale)
+        timings["draft"] = 0.0
+        t = time.perf_counter()
+        outcomes.append(agent.run_event(event, recorded))
+        totals.append(time.perf_counter() - t)
+        model_part.append(timings["draft"])
+    overhead = [a - b for a, b in zip(totals, model_part, strict=True)]
+    print(f"\nA. event -> decision, offline drafter, {len(totals)} events "
+          f"(outcomes: {dict((o, outcomes.count(o)) for o in set(outcomes))})")
+    print(f"   latency p50 {pct(totals, 50):.1f} ms, p95 {pct(totals, 95):.1f} ms  (goal p95 < 150 ms)")
+    print(f"   drafter p50 {pct(model_part, 50):.2f} ms; non-model overhead p50 {pct(overhead, 50):.1f} ms, "
+          f"p95 {pct(overhead, 95):.1f} ms")
+
+    # ---------------------------------------------------------------- B. same scripted model, two designs
+    def ours_responder(body: dict[str, Any]) -> Any:
+        has_results = any(m.get("role") == "tool" for m in body.get("messages", []))
+        offer = scripted_offer(body)
+        if not has_results:
+            return tool_calls_reply(tool_call("lookup_catalog", {"sku": offer.get("sku") or "X"}))
+        return tool_calls_reply(tool_call("submit_offer", offer))
+
+    def react_responder(body: dict[str, Any]) -> Any:
+        tool_msgs = [m for m in body.get("messages", []) if m.get("role") == "tool"]
+        offer = scripted_offer(body)
+        if not tool_msgs:
+            return tool_calls_reply(tool_call("lookup_catalog", {"sku": offer.get("sku") or "X"}))
+        if len(tool_msgs) == 1:
+            return tool_calls_reply(tool_call("check_offer_rules", {"offer_json": json.dumps(offer)}))
+        return text_reply(json.dumps(offer))
+
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.prebuilt import create_react_agent
+    from pydantic import SecretStr
+
+    from agent.models import render_user_message
+    from agent.read_tools import build_read_tools
+    from prompts import load_prompt
+
+    def rules_tool(customer_id: int) -> Any:
+        @tool
+        def check_offer_rules(offer_json: str) -> str:
+            """Check a drafted offer (OfferDraft JSON) against the merchant's rules."""
+            offer = OfferDraft.model_validate_json(offer_json)
+            report = evaluate(guardrail_context(ctx, offer=offer, merchant_id="m_sandbox", customer_id=customer_id,
+                                                location_id=None, offer_id=None))
+            return report.model_dump_json(include={"verdict"})
+
+        return check_offer_rules
+
+    model_sales = [s for s in sample_sales(engine, count=args.model_events * 2, seed=13, now=now)
+                   if s["data"].get("customer_id")][: args.model_events]
+    inputs = []
+    for sale in model_sales:
+        _, recorded = ingest(sale)
+        inputs.append((recorded, build_draft_input(ctx, merchant_id="m_sandbox", customer_id=recorded.customer_id,
+                                                   transaction_id=recorded.transaction_id, features={})))
+    results: dict[str, dict[str, list[float]]] = {}
+    for name, responder in (("ours", ours_responder), ("react", react_responder)):
+        rows: dict[str, list[float]] = {"calls": [], "tokens": [], "wall": []}
+        with ScriptedOpenAIServer(responder=responder) as server:
+            chat = ChatOpenAI(model="scripted-model", base_url=server.base_url, api_key=SecretStr("x"),
+                              max_retries=0, timeout=30, use_responses_api=False)
+            drafter = OpenAIDrafter(chat_model=chat, model_name="scripted-model", fallback=OfflineDrafter())
+            for recorded, inp in inputs:
+                served0, (tin0, tout0) = len(server.served), server.usage_totals()
+                t = time.perf_counter()
+                if name == "ours":
+                    result = drafter.draft(inp)
+                    evaluate(guardrail_context(ctx, offer=result.offer, merchant_id="m_sandbox",
+                                               customer_id=recorded.customer_id, location_id=None, offer_id=None))
+                else:
+                    check_offer_rules = rules_tool(recorded.customer_id)
+                    from agent.read_tools import ReadToolContext, context_from_draft_input
+
+                    read_ctx: ReadToolContext = context_from_draft_input(inp)
+                    tools = [t_ for t_ in build_read_tools(read_ctx) if t_.name == "lookup_catalog"]
+                    react = create_react_agent(chat, [*tools, check_offer_rules],
+                                               prompt=load_prompt("drafter_system").text)
+                    out = react.invoke({"messages": [("user", render_user_message(inp))]})
+                    OfferDraft.model_validate_json(out["messages"][-1].content)
+                rows["wall"].append(time.perf_counter() - t)
+                tin, tout = server.usage_totals()
+                rows["calls"].append(len(server.served) - served0)
+                rows["tokens"].append((tin - tin0) + (tout - tout0))
+        results[name] = rows
+    print(f"\nB. draft + rule checks with the same scripted model, {len(inputs)} events (per event, mean)")
+    print(f"   {'design':<34}{'model calls':>12}{'tokens':>10}{'wall ms p50':>13}")
+    for name, label in (("ours", "ours (draft, deterministic rules)"), ("react", "prebuilt ReAct (rules as tool)")):
+        r = results[name]
+        print(f"   {label:<34}{statistics.mean(r['calls']):>12.1f}{statistics.mean(r['tokens']):>10.0f}"
+              f"{pct(r['wall'], 50):>13.1f}")
+    o, r = results["ours"], results["react"]
+    print(f"   ratio ReAct/ours: calls {statistics.mean(r['calls']) / statistics.mean(o['calls']):.2f}x, "
+          f"tokens {statistics.mean(r['tokens']) / statistics.mean(o['tokens']):.2f}x, "
+          f"wall {statistics.median(r['wall']) / statistics.median(o['wall']):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
