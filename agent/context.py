@@ -32,6 +32,7 @@ class AgentContext:
     embedder: Embedder | None = None
     pseudonymizer: Any = None  # guardrails.pii.Pseudonymizer, loaded lazily (spaCy)
     clock: Any = None  # callable returning an aware datetime; tests pin it
+    indexer: Any = None  # agent.indexing.VectorIndexer: vector upserts off the decision path
     _merchant_models: dict[str, MerchantModel] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -135,6 +135,13 @@ def eligible_catalog(
 ) -> list[CatalogFact]:
     """Items worth showing the drafter. A convenience pre-filter only: the guardrails re-check all of it."""
     allergies = {normalize_allergen(a) for a in facts.allergies} if facts.allergies is not None else None
+    # Unknown allergies: nothing centred on a top-9 allergen unless the policy allows or escalates it.
+    unknown_excludes = (
+        {normalize_allergen(a) for a in policy.top9_allergens}
+        if allergies is None and not policy.allow_unknown_allergy_offers_on_top9
+        and policy.unknown_allergy_action == "block"
+        else set()
+    )
     age = age_on(facts.birthday, today)
     alcohol_ok = (
         facts.age_verified
@@ -150,6 +157,8 @@ def eligible_catalog(
             continue
         item_allergens = {normalize_allergen(a) for a in item.allergens}
         if allergies is not None and item_allergens & allergies:
+            continue
+        if item_allergens & unknown_excludes:
             continue
         out.append(item)
     return out

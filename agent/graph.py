@@ -214,6 +214,7 @@ def guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, A
             row = session.get(Offer, state["offer_id"])
             assert row is not None
             row.verdict, row.verdicts = report.verdict, verdicts
+            row.offer_value_cents = round(gctx.offer_value_cents)
             row.status = {"block": "blocked", "escalate": "pending_review", "pass": "approved"}[report.verdict]
             row.scheduled_for = report.send_at
             row.updated_at = utcnow()

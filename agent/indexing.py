@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +29,9 @@ from vectorstore.store import VectorStore, get_vector_store
 
 log = logging.getLogger(__name__)
 
-PURCHASES_PER_CUSTOMER_IN_BATCH = 3  # the batch index keeps recent visits; live sales add theirs (embedding is the cost)
+PURCHASES_PER_CUSTOMER_IN_BATCH = (
+    3  # the batch index keeps recent visits; live sales add theirs (embedding is the cost)
+)
 EMBED_BATCH = 256
 
 
@@ -78,10 +84,97 @@ def purchase_point(
     )
 
 
+@dataclass(frozen=True)
+class IndexJob:
+    merchant_id: str
+    customer_id: int
+    pseudonym: str
+    features: ProfileFeatures
+    facts: CustomerFacts
+    visit: Visit | None
+
+
+def run_index_job(job: IndexJob, *, store: VectorStore, embedder: Embedder) -> None:
+    """Embed the profile document (+ the visit) and upsert them; idempotent (deterministic point ids)."""
+    doc = profile_document(job.features, job.facts)
+    texts = [doc] + ([purchase_document(job.visit)] if job.visit is not None else [])
+    vectors = embedder.embed(texts)
+    store.upsert_profiles(
+        [
+            profile_point(
+                job.features,
+                job.facts,
+                merchant_id=job.merchant_id,
+                customer_id=job.customer_id,
+                document=doc,
+                vector=vectors[0],
+            )
+        ]
+    )
+    if job.visit is not None:
+        store.upsert_purchases(
+            [
+                purchase_point(
+                    job.visit,
+                    merchant_id=job.merchant_id,
+                    customer_id=job.customer_id,
+                    pseudonym=job.pseudonym,
+                    document=texts[1],
+                    vector=vectors[1],
+                )
+            ]
+        )
+
+
+class VectorIndexer:
+    """Embeds and upserts vectors off the decision path.
+
+    Embedding two documents costs tens of milliseconds on an idle CPU and far more on a busy one;
+    a checkout decision should not wait for it. The decision reads the guest's features (computed
+    synchronously) and the previous profile vector; this thread brings the vector up to date
+    moments later. A job lost in a crash is repaired by the guest's next sale or `loyalty-agent reindex`.
+    """
+
+    def __init__(self, *, store: VectorStore, embedder: Embedder) -> None:
+        self.store, self.embedder = store, embedder
+        self._queue: queue.Queue[IndexJob | None] = queue.Queue()
+        self.done = 0
+        self.busy_s = 0.0
+        self._thread = threading.Thread(target=self._run, name="vector-indexer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: IndexJob) -> None:
+        self._queue.put(job)
+
+    def flush(self) -> None:
+        """Wait until every submitted job is indexed (tests, benchmarks, shutdown)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                started = time.perf_counter()
+                run_index_job(job, store=self.store, embedder=self.embedder)
+                self.busy_s += time.perf_counter() - started
+                self.done += 1
+            except Exception:
+                log.exception("vector indexing failed for customer %s", job.customer_id if job else None)
+            finally:
+                self._queue.task_done()
+
+
 def refresh_customer(
     ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None = None
 ) -> dict[str, Any] | None:
-    """Recompute one customer's features and upsert their profile (+ this visit) into Qdrant."""
+    """Recompute one customer's features; upsert their profile (+ this visit) into Qdrant, in the
+    background when the context has an indexer, else inline."""
     now = ctx.now()
     with Session(ctx.engine) as session:
         customer = session.get(Customer, customer_id)
@@ -91,31 +184,19 @@ def refresh_customer(
     if features is None:
         return None
     if ctx.vector_store is not None and ctx.embedder is not None:
-        facts = customer_facts(customer, None)
-        doc = profile_document(features, facts)
         visit = next((v for v in visits if v.transaction_id == transaction_id), None)
-        texts = [doc] + ([purchase_document(visit)] if visit is not None else [])
-        vectors = ctx.embedder.embed(texts)
-        ctx.vector_store.upsert_profiles(
-            [
-                profile_point(
-                    features, facts, merchant_id=merchant_id, customer_id=customer_id, document=doc, vector=vectors[0]
-                )
-            ]
+        job = IndexJob(
+            merchant_id=merchant_id,
+            customer_id=customer_id,
+            pseudonym=customer.pseudonym,
+            features=features,
+            facts=customer_facts(customer, None),
+            visit=visit,
         )
-        if visit is not None:
-            ctx.vector_store.upsert_purchases(
-                [
-                    purchase_point(
-                        visit,
-                        merchant_id=merchant_id,
-                        customer_id=customer_id,
-                        pseudonym=customer.pseudonym,
-                        document=texts[1],
-                        vector=vectors[1],
-                    )
-                ]
-            )
+        if ctx.indexer is not None:
+            ctx.indexer.submit(job)
+        else:
+            run_index_job(job, store=ctx.vector_store, embedder=ctx.embedder)
     return features.model_dump(mode="json")
 
 

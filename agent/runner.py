@@ -74,13 +74,15 @@ def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True
     from agent.models import get_drafter
     from tools.factory import make_pos_adapter
 
-    embedder = store = None
+    embedder = store = indexer = None
     if with_vectors:
+        from agent.indexing import VectorIndexer
         from vectorstore.embeddings import get_embedder
         from vectorstore.store import get_vector_store
 
         embedder = get_embedder(settings)
         store = get_vector_store(settings, dim=embedder.dim)
+        indexer = VectorIndexer(store=store, embedder=embedder)
     ctx = AgentContext(
         settings=settings,
         engine=engine,
@@ -89,6 +91,7 @@ def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True
         pos=make_pos_adapter(settings, engine),
         vector_store=store,
         embedder=embedder,
+        indexer=indexer,
     )
     return OfferAgent(ctx, make_checkpointer(settings.database_url, str(settings.data_dir)))
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from agent.runner import make_offer_runner
 from api.routes import catalog, customers, events, health, offers, segments, webhooks
 from db.engine import get_engine, migrate
+from guardrails.policy import load_policy
 from loyalty_agent.sender import MessageSender
 from loyalty_agent.settings import Settings, get_settings
 from loyalty_agent.worker import Worker
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
             for w in workers:
                 w.stop()
 
+    load_policy(settings.policy_file)  # a bad policy stops start-up with a message naming the field
     app = FastAPI(title="loyalty-agent", version="0.1.0", lifespan=lifespan)
     if run_migrations:
         migrate(settings.database_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def _pg_reachable() -> str | None:
 PG_SKIP_REASON = _pg_reachable()
 
 
-def _fresh_postgres_url() -> Iterator[str]:
+def _fresh_postgres_url() -> Generator[str, None, None]:
     base = make_url(PG_URL)
     name = f"la_test_{secrets.token_hex(6)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")

@@ -57,7 +57,7 @@ class FlakyPos:
     def attach_promo_to_customer(self, **kw: Any) -> Any:
         if self.fail_attach > 0:
             self.fail_attach -= 1
-            raise ToolUnavailable("pos", attempts=3, last_error="connection refused")
+            raise ToolUnavailable("pos", attempts=3, last_error=ConnectionRefusedError("connection refused"))
         return self.inner.attach_promo_to_customer(**kw)
 
 

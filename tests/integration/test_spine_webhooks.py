@@ -152,7 +152,7 @@ def test_concurrent_duplicate_posts_store_one_row(live: Live) -> None:
 
 
 def test_customer_updated_creates_and_updates_profile(live: Live) -> None:
-    payload = {"event": "customer.updated", "event_id": "evt_c1", "created_at": "2026-01-15T14:30:00Z",
+    payload: dict[str, Any] = {"event": "customer.updated", "event_id": "evt_c1", "created_at": "2026-01-15T14:30:00Z",
                "data": {"customer_id": "cust_9", "given_name": "Maria", "email": "maria@example.com",
                         "allergies": ["Shellfish"], "age_verified": True, "unknown_field": 1,
                         "consent": {"sms": True, "email": False, "alcohol_marketing": False},
