@@ -540,7 +540,7 @@ class OfflineDrafter:
             expires_in_days=expires,
             confidence=0.75,
             rationale=(
-                f"{gap} points short of {f.next_tier}: {bonus} bonus points on the next visit get them there."
+                f"{gap} points short of {f.next_tier}: {bonus} bonus points added now lift them to the new tier and give them a reason to come back."
                 f" Costs about {format_money(bonus * inp.limits.point_value_cents)} and no menu margin. Valid"
                 f" {expires} days, past the expected next visit."
             ),

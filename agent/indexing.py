@@ -6,7 +6,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -200,62 +199,83 @@ def refresh_customer(
     return features.model_dump(mode="json")
 
 
-def _embed(embedder: Embedder, texts: Sequence[str]) -> list[Any]:
-    out: list[Any] = []
-    for i in range(0, len(texts), EMBED_BATCH):
-        out.extend(embedder.embed(list(texts[i : i + EMBED_BATCH])))
-    return out
+def index_merchant(
+    session: Session,
+    *,
+    merchant_id: str,
+    store: VectorStore,
+    embedder: Embedder,
+    now: datetime,
+    purchases_per_customer: int = PURCHASES_PER_CUSTOMER_IN_BATCH,
+) -> int:
+    """Batch: fit the merchant's model, compute every customer's features, embed and upsert.
 
-
-def index_merchant(session: Session, *, merchant_id: str, store: VectorStore, embedder: Embedder, now: datetime) -> int:
-    """Batch: fit the merchant's model, compute every customer's features, embed and upsert."""
+    Upserts go in chunks as they are embedded, so search works (on what is indexed so far) while a
+    long index build runs in the background of a serving process.
+    """
     visits_by_customer = load_all_visits(session, merchant_id=merchant_id)
     model = fit_model_from_visits(visits_by_customer, now=now, margin=gross_margin(session, merchant_id=merchant_id))
     features = compute_features_batch(visits_by_customer, model=model, now=now)
     customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.merchant_id) == merchant_id))}
     ids = [cid for cid in features if cid in customers]
     facts = {cid: customer_facts(customers[cid], None) for cid in ids}
-    docs = [profile_document(features[cid], facts[cid]) for cid in ids]
-    vectors = _embed(embedder, docs)
-    store.upsert_profiles(
+    for i in range(0, len(ids), EMBED_BATCH):
+        chunk = ids[i : i + EMBED_BATCH]
+        docs = [profile_document(features[cid], facts[cid]) for cid in chunk]
+        vectors = embedder.embed(docs)
+        store.upsert_profiles(
+            [
+                profile_point(
+                    features[cid], facts[cid], merchant_id=merchant_id, customer_id=cid, document=doc, vector=vec
+                )
+                for cid, doc, vec in zip(chunk, docs, vectors, strict=True)
+            ]
+        )
+    recent = (
         [
-            profile_point(features[cid], facts[cid], merchant_id=merchant_id, customer_id=cid, document=doc, vector=vec)
-            for cid, doc, vec in zip(ids, docs, vectors, strict=True)
+            (cid, v)
+            for cid in ids
+            for v in visits_by_customer[cid][-purchases_per_customer:]
+            if v.transaction_id is not None
         ]
+        if purchases_per_customer
+        else []
     )
-    recent = [
-        (cid, v)
-        for cid in ids
-        for v in visits_by_customer[cid][-PURCHASES_PER_CUSTOMER_IN_BATCH:]
-        if v.transaction_id is not None
-    ]
-    pdocs = [purchase_document(v) for _, v in recent]
-    pvectors = _embed(embedder, pdocs)
-    store.upsert_purchases(
-        [
-            purchase_point(
-                v,
-                merchant_id=merchant_id,
-                customer_id=cid,
-                pseudonym=customers[cid].pseudonym,
-                document=doc,
-                vector=vec,
-            )
-            for (cid, v), doc, vec in zip(recent, pdocs, pvectors, strict=True)
-        ]
-    )
+    for i in range(0, len(recent), EMBED_BATCH):
+        part = recent[i : i + EMBED_BATCH]
+        pdocs = [purchase_document(v) for _, v in part]
+        pvectors = embedder.embed(pdocs)
+        store.upsert_purchases(
+            [
+                purchase_point(
+                    v,
+                    merchant_id=merchant_id,
+                    customer_id=cid,
+                    pseudonym=customers[cid].pseudonym,
+                    document=doc,
+                    vector=vec,
+                )
+                for (cid, v), doc, vec in zip(part, pdocs, pvectors, strict=True)
+            ]
+        )
     log.info(
         "indexed merchant %s: %d profiles, %d purchases (model %s)", merchant_id, len(ids), len(recent), model.source
     )
     return len(ids)
 
 
-def reindex_all(settings: Settings, *, only_if_empty: bool = False) -> int:
+def reindex_all(
+    settings: Settings,
+    *,
+    only_if_empty: bool = False,
+    store: VectorStore | None = None,
+    embedder: Embedder | None = None,
+) -> int:
     """Index every merchant; with `only_if_empty`, do nothing when profiles are already indexed."""
     migrate(settings.database_url)
     engine = get_engine(settings.database_url)
-    embedder = get_embedder(settings)
-    store = get_vector_store(settings, dim=embedder.dim)
+    embedder = embedder or get_embedder(settings)
+    store = store or get_vector_store(settings, dim=embedder.dim)
     if only_if_empty and store.count("profiles") > 0:
         return 0
     total = 0

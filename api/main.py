@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +23,26 @@ from loyalty_agent.worker import Worker
 log = logging.getLogger(__name__)
 
 
+def start_background_index(settings: Settings, engine: Any) -> threading.Thread:
+    """Build profiles + vectors once if the store is empty, without holding up start-up: decisions
+    made meanwhile simply have fewer similar guests to draw complements from."""
+    from agent.indexing import reindex_all
+    from agent.runner import get_agent
+
+    def run() -> None:
+        try:
+            agent = get_agent(settings, engine)
+            n = reindex_all(settings, only_if_empty=True, store=agent.ctx.vector_store, embedder=agent.ctx.embedder)
+            if n:
+                log.info("background index built: %d customer profiles", n)
+        except Exception:
+            log.exception("background indexing failed; run `loyalty-agent reindex`")
+
+    thread = threading.Thread(target=run, name="initial-index", daemon=True)
+    thread.start()
+    return thread
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True, start_workers: int = 0) -> FastAPI:
     """The app. `start_workers` inbox workers run in this process (the embedded default uses 1)."""
     settings = settings or get_settings()
@@ -34,6 +56,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
             workers.append(MessageSender(app.state.engine, settings))
             for w in workers:
                 w.start_thread()
+            start_background_index(settings, app.state.engine)
         try:
             yield
         finally:

@@ -207,6 +207,18 @@ def _forbidden_phrases(ctx: GuardrailContext, *, alcohol_banned: bool) -> list[t
     return entries
 
 
+def _without_safe_item_names(ctx: GuardrailContext, text: str) -> str:
+    """The copy minus the catalog names of the offer's own alcohol-free items.
+
+    A zero-proof "Nojito (zero-proof mojito)" is a catalog fact, not an alcohol mention; every
+    other word of the copy is still scanned.
+    """
+    for item in ctx.target_items:
+        if not item.contains_alcohol and item.name:
+            text = re.sub(re.escape(item.name), " ", text, flags=re.IGNORECASE)
+    return text
+
+
 def _forbidden_mentions(
     text: str, phrases: list[tuple[Verdict, str, tuple[str, ...]]], *, alcohol_banned: bool
 ) -> list[tuple[Verdict, str]]:
@@ -299,7 +311,8 @@ def check_copy(ctx: GuardrailContext) -> GuardrailResult:
             blocks.extend(f"{name}: {problem}" for problem in claim_contradictions(ctx, text, allowed=allowed))
         if _ALLERGEN_CLAIM_RE.search(text):
             blocks.append(f"{name} makes an allergen-safety claim the guardrails cannot verify")
-        for verdict, problem in _forbidden_mentions(text, phrases, alcohol_banned=alcohol_banned):
+        scan = _without_safe_item_names(ctx, text)
+        for verdict, problem in _forbidden_mentions(scan, phrases, alcohol_banned=alcohol_banned):
             (blocks if verdict == "block" else escalations).append(f"{name}: {problem}")
     evidence: dict[str, object] = {"fields": [name for name, _ in all_copy]}
     if pii_found:

@@ -48,20 +48,18 @@ def seed(
         typer.echo(f"seeded sandbox in {took:.1f}s: " + ", ".join(f"{k}={v}" for k, v in result.counts.items()))
     else:
         typer.echo("database already seeded: nothing changed")
-    _index_profiles_if_possible()
+    typer.echo("profiles and vectors are built by `serve` in the background (or now: `loyalty-agent reindex`)")
 
 
-def _index_profiles_if_possible() -> None:
-    """Build features + vectors for every customer so the agent and segment search have them."""
-    try:
-        from agent.indexing import reindex_all
-    except ImportError:
-        return
-    settings = get_settings()
+@app.command()
+def reindex() -> None:
+    """Rebuild every customer's features and vectors now (the embedded engine must not be open in `serve`)."""
+    from agent.indexing import reindex_all
+
+    _setup_logging()
     started = time.perf_counter()
-    n = reindex_all(settings, only_if_empty=True)
-    if n:
-        typer.echo(f"indexed {n} customer profiles in {time.perf_counter() - started:.1f}s")
+    n = reindex_all(get_settings())
+    typer.echo(f"indexed {n} customer profiles in {time.perf_counter() - started:.1f}s")
 
 
 @app.command()

@@ -428,3 +428,20 @@ def test_reviewer_edit_goes_through_the_same_rules() -> None:
     assert evaluate(approved).verdict == "pass"
     edited = offer(sms_text="Hi Maria, 20% off Grilled Salmon! Reply STOP to opt out")
     assert evaluate(ctx(draft=edited)).verdict == "block"
+
+
+def test_zero_proof_item_name_is_not_an_alcohol_mention() -> None:
+    """The offered item's own catalog name ("Nojito (zero-proof mojito)") is a fact, not an alcohol
+    mention; any other alcohol word in the same copy still blocks."""
+    nojito = CatalogFact(sku="NOJITO", name="Nojito (zero-proof mojito)", category="drinks", price_cents=700,
+                         unit_cost_cents=150, allergens=[], contains_alcohol=False)
+    minor = CustomerFacts(pseudonym="g_x", consent_sms=True, age_verified=False)
+    sms = "Hi {first_name}: 15% off Nojito (zero-proof mojito), code {promo_code}. Reply STOP to opt out"
+    offer = OfferDraft(make_offer=True, offer_type="percent_off_item", sku="NOJITO", discount_pct=15,
+                       channel="sms", sms_text=sms)
+    ctx = GuardrailContext(offer=offer, customer=minor, catalog={"NOJITO": nojito}, history=[],
+                           policy=Policy(), now=datetime(2026, 11, 20, 18, tzinfo=UTC))
+    assert check_copy(ctx).verdict == "pass"
+    boozy = offer.model_copy(update={"sms_text": sms.replace("Reply", "Pairs well with a mojito! Reply")})
+    assert check_copy(GuardrailContext(offer=boozy, customer=minor, catalog={"NOJITO": nojito}, history=[],
+                                       policy=Policy(), now=ctx.now)).verdict == "block"
