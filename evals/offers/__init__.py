@@ -1,0 +1,1 @@
+"""Offer decision eval: cases, evaluators, suite runner."""
