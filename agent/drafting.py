@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import unicodedata
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from guardrails.context import normalize_allergen
 from loyalty_agent.schemas import CatalogFact, Channel, OfferDraft, OfferType
 from prompts import load_prompt, render_template
 
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 
 OFFLINE_MODEL_NAME = "offline-drafter"
 # Bumped by hand when the decision rules change (the copy templates carry their own versions).
-OFFLINE_RULES_VERSION = "offline-rules@3"
+OFFLINE_RULES_VERSION = "offline-rules@4"
 
 SMS_OPT_OUT_TEXT = "Reply STOP to opt out"
 SMS_MAX_LENGTH = 160
@@ -116,10 +119,22 @@ class OfferHistorySummary(BaseModel):
 
 
 class ConsentSummary(BaseModel):
+    """What the guest agreed to, as the drafter needs it.
+
+    `alcohol_allowed` is the one flag the drafter obeys for alcohol: the caller computes it from
+    facts the drafter never sees (age from the birthday, the location's alcohol policy), so the two
+    informational flags next to it are not enough on their own. It defaults to False: a caller that
+    forgets it gets no alcohol offers rather than unsafe ones.
+    """
+
     sms: bool = False
     email: bool = False
     alcohol_marketing: bool = False
     age_verified: bool = False
+    alcohol_allowed: bool = Field(
+        default=False,
+        description="Verified legal drinking age AND alcohol-marketing opt-in AND the location allows alcohol.",
+    )
 
 
 class OfferLimits(BaseModel):
@@ -148,6 +163,13 @@ class DraftInput(BaseModel):
     transaction: list[TransactionLine] = Field(default_factory=list, description="Just bought; empty in campaigns.")
     purchased_skus: list[str] = Field(default_factory=list, description="Every sku the guest ever bought.")
     eligible_catalog: list[CatalogFact] = Field(default_factory=list)
+    excluded_categories: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Categories holding an active item this guest may not be offered (alcohol, allergens) that is"
+            " missing from eligible_catalog: a category offer would cover it, so none is drafted on them."
+        ),
+    )
     complements: list[Complement] = Field(default_factory=list)
     offer_history: OfferHistorySummary = Field(default_factory=OfferHistorySummary)
     staff_notes_pseudonymized: str | None = Field(default=None, description="Untrusted free text.")
@@ -233,12 +255,35 @@ def sms_length_bound(text: str) -> int:
     )
 
 
+# Offer claims an item name must not smuggle into the copy ("50% OFF", "$5", "Free", "BOGO"): the copy's
+# numbers and promises come from the structured offer alone, and the copy guardrail blocks any other.
+_NAME_CLAIM_RE = re.compile(
+    r"\d+(?:[.,]\d+)?\s*(?:%|per\s*cent\b|percent\b)"  # 50%, 12.5 percent
+    r"|%"
+    r"|[$\u00a2\u00a3\u00a5\u20ac]\s*\d[\d,]*(?:\.\d+)?"  # $5, $1,200.00, EUR/GBP/JPY signs
+    r"|\b\d+(?:\.\d+)?\s*(?:dollars?|bucks|usd|eur|euros?)\b"
+    r"|\d+\s*x?\s*(?:(?:bonus|extra|loyalty|reward|rewards)\s+)?(?:points|pts)\b"
+    r"|\b(?:double|triple|quadruple)\s+(?:the\s+)?points\b"
+    r"|\bhalf[\s-]*(?:off|price)\b"
+    r"|\bbogo\b|\bbuy\s+(?:one|1),?\s+get\s+(?:one|1)\b|\b(?:2|two)\s*(?:for|-for-)\s*(?:1|one)\b"
+    # Stand-alone "free"/"off" only: "Sugar-Free" and "Kick-Off" are product names, not claims.
+    r"|(?<![\w-])(?:free|off)\b(?!-)",
+    re.IGNORECASE,
+)
+
+
 def copy_safe_name(name: str, *, max_length: int = 40) -> str:
     """An item name fit for copy: plain ASCII (one GSM-7 SMS segment), no braces that would break the
-    {first_name}/{promo_code} placeholders, no control characters, bounded length."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    cleaned = "".join(ch for ch in ascii_name if ch.isprintable() and ch not in "{}$<>")
+    {first_name}/{promo_code} placeholders, no control characters, no offer claims of its own (percent,
+    money amounts, points, "free"/"off"/BOGO: a name like "50% OFF Special" would make the copy promise
+    what the offer does not give), bounded length."""
+    folded = unicodedata.normalize("NFKC", name)  # full-width digits and signs become plain ones first
+    claim_free = _NAME_CLAIM_RE.sub(" ", folded)
+    ascii_name = unicodedata.normalize("NFKD", claim_free).encode("ascii", "ignore").decode("ascii")
+    cleaned = "".join(ch for ch in ascii_name if ch.isprintable() and ch not in "{}$%<>")
     cleaned = " ".join(cleaned.split())
+    # Claims removed from the middle of a name can leave dangling separators ("Special - - Plate").
+    cleaned = re.sub(r"(?:\s+[-/|:,+&])+(?=\s|$)", "", cleaned).strip(" -/|:,+&")
     if len(cleaned) > max_length:
         cleaned = cleaned[:max_length].rsplit(" ", 1)[0]
     return cleaned or "a treat"
@@ -268,10 +313,6 @@ class _Plan:
     discount_pct: float | None = None
     bonus_points: int | None = None
     next_tier: str | None = None
-
-
-def _allergen_key(name: str) -> str:
-    return "_".join(name.strip().lower().replace("-", " ").split())
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -316,23 +357,40 @@ class OfflineDrafter:
     # -- filters ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _eligible_items(inp: DraftInput) -> dict[str, CatalogFact]:
-        """Items this guest may be offered, as far as the drafter can tell (guardrails re-check)."""
+    def _forbidden_for_guest(inp: DraftInput) -> Callable[[CatalogFact], bool]:
+        """Whether an item is one this guest must not be offered (alcohol or allergens), as far as the
+        drafter can tell; the guardrails re-check all of it."""
         if inp.allergies is None:
-            allergies = {_allergen_key(a) for a in inp.limits.excluded_allergens_when_unknown}
+            allergies = {normalize_allergen(a) for a in inp.limits.excluded_allergens_when_unknown}
         else:
-            allergies = {_allergen_key(a) for a in inp.allergies}
-        alcohol_ok = inp.consents.alcohol_marketing and inp.consents.age_verified
-        eligible: dict[str, CatalogFact] = {}
-        for item in inp.eligible_catalog:
-            if not item.active or item.price_cents <= 0:
-                continue
+            allergies = {normalize_allergen(a) for a in inp.allergies}
+        alcohol_ok = inp.consents.alcohol_allowed
+
+        def forbidden(item: CatalogFact) -> bool:
             if item.contains_alcohol and not alcohol_ok:
-                continue
-            if allergies & {_allergen_key(a) for a in item.allergens}:
-                continue
-            eligible[item.sku] = item
-        return eligible
+                return True
+            return bool(allergies & {normalize_allergen(a) for a in item.allergens})
+
+        return forbidden
+
+    @classmethod
+    def _eligible_items(cls, inp: DraftInput) -> dict[str, CatalogFact]:
+        """Items this guest may be offered, as far as the drafter can tell (guardrails re-check)."""
+        forbidden = cls._forbidden_for_guest(inp)
+        return {
+            item.sku: item
+            for item in inp.eligible_catalog
+            if item.active and item.price_cents > 0 and not forbidden(item)
+        }
+
+    @classmethod
+    def _excluded_categories(cls, inp: DraftInput) -> set[str]:
+        """Categories a category offer must not target: a percent_off_category covers every active item of
+        the category, so one forbidden item anywhere in it (told by the caller, or seen here in the
+        catalog the drafter was given) rules the whole category out."""
+        forbidden = cls._forbidden_for_guest(inp)
+        seen = {item.category for item in inp.eligible_catalog if item.active and forbidden(item)}
+        return seen | set(inp.excluded_categories)
 
     @staticmethod
     def _fatigue_reason(inp: DraftInput) -> str | None:
@@ -453,9 +511,36 @@ class OfflineDrafter:
                     f" {margin_after_discount(item, pct):.0%} margin. Valid {expires} days."
                 ),
             ), ""
+        excluded = self._excluded_categories(inp)
+        unknown_allergies = inp.allergies is None
         for category in f.favourite_categories:
             items = [item for item in eligible.values() if item.category == category]
             if not items:
+                continue
+            if category in excluded:
+                # A category offer would also cover items this guest may not have (alcohol, allergens):
+                # carry the incentive on the best single item of the category instead.
+                for item in sorted(items, key=lambda it: self._sort_key_margin(it, unknown_allergies)):
+                    pct = fit_discount_pct(
+                        [item], want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
+                        min_pct=WIN_BACK_MIN_PCT,
+                    )
+                    if pct is None:
+                        continue
+                    return _Plan(
+                        strategy="win_back",
+                        offer_type="percent_off_item",
+                        item=item,
+                        discount_pct=pct,
+                        expires_in_days=expires,
+                        confidence=confidence - 0.05,
+                        rationale=(
+                            f"{lapse} No favourite item can carry the incentive, and a promo on their favourite"
+                            f" category, {category}, would also cover items this guest may not be offered; so"
+                            f" {pct}% off {item.name}, its best-margin item (keeps"
+                            f" {margin_after_discount(item, pct):.0%} margin). Valid {expires} days."
+                        ),
+                    ), ""
                 continue
             pct = fit_discount_pct(
                 items, want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
@@ -540,7 +625,8 @@ class OfflineDrafter:
             expires_in_days=expires,
             confidence=0.75,
             rationale=(
-                f"{gap} points short of {f.next_tier}: {bonus} bonus points added now lift them to the new tier and give them a reason to come back."
+                f"{gap} points short of {f.next_tier}: {bonus} bonus points added now lift them to the new tier"
+                " and give them a reason to come back."
                 f" Costs about {format_money(bonus * inp.limits.point_value_cents)} and no menu margin. Valid"
                 f" {expires} days, past the expected next visit."
             ),
@@ -698,11 +784,18 @@ def _split_email(rendered: str) -> tuple[str, str]:
     return subject, body.strip()
 
 
-def structural_problems(offer: OfferDraft, *, eligible_skus: set[str], eligible_categories: set[str]) -> list[str]:
+def structural_problems(
+    offer: OfferDraft,
+    *,
+    eligible_skus: set[str],
+    eligible_categories: set[str],
+    excluded_categories: Collection[str] = (),
+) -> list[str]:
     """What makes a model's offer unusable as drafted (sent back to the model in the repair turn).
 
     Only shape and reference problems: policy (margin, allergens, consent...) stays the guardrails'
-    job, and they re-check all of this too.
+    job, and they re-check all of this too. `excluded_categories` (DraftInput.excluded_categories) are
+    categories a category offer would reach items the guest may not be offered through.
     """
     if not offer.make_offer:
         return []
@@ -717,6 +810,10 @@ def structural_problems(offer: OfferDraft, *, eligible_skus: set[str], eligible_
             problems.append(f"sku {offer.sku!r} is not in the eligible catalog")
     if kind == "percent_off_category" and offer.category not in eligible_categories:
         problems.append(f"category {offer.category!r} is not an eligible catalog category")
+    elif kind == "percent_off_category" and offer.category in excluded_categories:
+        problems.append(
+            f"category {offer.category!r} holds items this guest may not be offered; offer a single item instead"
+        )
     if kind in ("percent_off_item", "percent_off_category") and not offer.discount_pct:
         problems.append(f"{kind} needs discount_pct above 0")
     if kind == "amount_off_item" and not offer.discount_cents:

@@ -130,6 +130,20 @@ def contact_known_values(session: Session, *, customer_id: int) -> tuple[tuple[s
     return values, contact.notes
 
 
+def alcohol_eligible(facts: CustomerFacts, today: date) -> bool:
+    """Whether this guest may be offered alcohol at all: age verified, of legal drinking age on `today`
+    when the birthday is known (a wrong verified flag on a minor must not slip through), opted in to
+    alcohol marketing, and at a location that does not forbid alcohol. One definition shared by the
+    catalog pre-filter and the drafter's consent summary, so they never disagree."""
+    age = age_on(facts.birthday, today)
+    return (
+        facts.age_verified
+        and facts.consent_alcohol_marketing
+        and facts.location_alcohol_policy != "forbidden"
+        and (age is None or age >= LEGAL_DRINKING_AGE)
+    )
+
+
 def eligible_catalog(
     catalog: dict[str, CatalogFact], *, facts: CustomerFacts, policy: Policy, today: date
 ) -> list[CatalogFact]:
@@ -142,13 +156,7 @@ def eligible_catalog(
         and policy.unknown_allergy_action == "block"
         else set()
     )
-    age = age_on(facts.birthday, today)
-    alcohol_ok = (
-        facts.age_verified
-        and facts.consent_alcohol_marketing
-        and facts.location_alcohol_policy != "forbidden"
-        and (age is None or age >= LEGAL_DRINKING_AGE)
-    )
+    alcohol_ok = alcohol_eligible(facts, today)
     out = []
     for item in catalog.values():
         if not item.active:

@@ -150,8 +150,22 @@ class VectorIndexer:
         self._queue.join()
 
     def close(self) -> None:
+        """Stop: finish the job in hand, drop the queued ones (the next sale or a reindex repairs them).
+
+        Joins the thread so no embedding is mid-flight when the interpreter exits (torch aborts then).
+        """
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._queue.task_done()
+            dropped += 1
+        if dropped:
+            log.warning("vector indexer stopped with %d queued jobs dropped", dropped)
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        self._thread.join()
 
     def _run(self) -> None:
         while True:

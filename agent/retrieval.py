@@ -20,6 +20,7 @@ from agent.drafting import (
     TransactionLine,
 )
 from agent.facts import (
+    alcohol_eligible,
     contact_known_values,
     customer_facts,
     days_until_birthday,
@@ -182,6 +183,10 @@ def build_draft_input(
         ],
         purchased_skus=sorted(purchased),
         eligible_catalog=eligible,
+        # A category offer covers every active item of its category, including the ones filtered out above.
+        excluded_categories=sorted(
+            {item.category for item in catalog.values() if item.active and item.sku not in eligible_by_sku}
+        ),
         complements=_complements(
             ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, eligible=eligible_by_sku
         ),
@@ -197,6 +202,7 @@ def build_draft_input(
             email=facts.consent_email and not facts.opted_out,
             alcohol_marketing=facts.consent_alcohol_marketing,
             age_verified=facts.age_verified,
+            alcohol_allowed=alcohol_eligible(facts, today),
         ),
         allergies=customer.allergies,
         limits=OfferLimits(

@@ -65,6 +65,13 @@ class OfferAgent:
             session.commit()
         return outcome
 
+    def close(self) -> None:
+        if self.ctx.indexer is not None:
+            self.ctx.indexer.close()
+        close = getattr(self.ctx.drafter, "close", None)
+        if callable(close):
+            close()
+
     def pending_interrupt(self, event_id: str) -> bool:
         snapshot = self.graph.get_state(self.config(event_id))
         return any(task.interrupts for task in snapshot.tasks)
@@ -108,6 +115,15 @@ def get_agent(settings: Settings, engine: Engine) -> OfferAgent:
         if agent is None:
             agent = _agents[key] = build_agent(settings, engine)
         return agent
+
+
+def shutdown_agents() -> None:
+    """Stop background work of every process-wide agent (application shutdown)."""
+    with _agents_lock:
+        agents = list(_agents.values())
+        _agents.clear()
+    for agent in agents:
+        agent.close()
 
 
 def make_offer_runner(settings: Settings, engine: Engine) -> OfferRunner:

@@ -12,7 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from agent.runner import make_offer_runner
+from agent.runner import make_offer_runner, shutdown_agents
 from api.routes import catalog, customers, events, health, offers, segments, webhooks
 from db.engine import get_engine, migrate
 from guardrails.policy import load_policy
@@ -56,12 +56,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
             workers.append(MessageSender(app.state.engine, settings))
             for w in workers:
                 w.start_thread()
-            start_background_index(settings, app.state.engine)
+            if settings.index_on_start:
+                start_background_index(settings, app.state.engine)
         try:
             yield
         finally:
             for w in workers:
                 w.stop()
+            for w in workers:
+                w.join()
+            shutdown_agents()
 
     load_policy(settings.policy_file)  # a bad policy stops start-up with a message naming the field
     app = FastAPI(title="loyalty-agent", version="0.1.0", lifespan=lifespan)

@@ -110,6 +110,9 @@ def worker(
     for t in threads:
         while t.is_alive():
             t.join(timeout=0.5)
+    from agent.runner import shutdown_agents
+
+    shutdown_agents()
 
 
 @app.command()

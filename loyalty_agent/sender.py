@@ -20,6 +20,7 @@ class MessageSender:
         self.provider = make_messaging_provider(settings)
         self.interval_s = interval_s
         self.stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         from tools.marketing.outbox import deliver_due_messages
@@ -36,8 +37,13 @@ class MessageSender:
             if not sent:
                 self.stop_event.wait(self.interval_s)
 
+    def join(self, timeout: float = 60.0) -> None:
+        """Wait for the loop to finish its current item after `stop()`."""
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
     def start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, name="message-sender", daemon=True)
+        thread = self._thread = threading.Thread(target=self.run_forever, name="message-sender", daemon=True)
         thread.start()
         return thread
 

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     marketing_base_url: str | None = None
     marketing_api_key: str | None = None
 
+    index_on_start: bool = Field(default=True, description="serve: build vectors in the background if empty.")
     worker_poll_interval_s: float = 0.2
     worker_max_attempts: int = 5
     worker_backoff_base_s: float = 2.0

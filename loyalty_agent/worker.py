@@ -94,6 +94,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.batch_size = batch_size
         self.stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled."""
@@ -133,8 +134,13 @@ class Worker:
             if handled == 0:
                 self.stop_event.wait(self.settings.worker_poll_interval_s)
 
+    def join(self, timeout: float = 60.0) -> None:
+        """Wait for the loop to finish its current item after `stop()`."""
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
     def start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, name=f"worker-{self.worker_id}", daemon=True)
+        thread = self._thread = threading.Thread(target=self.run_forever, name=f"worker-{self.worker_id}", daemon=True)
         thread.start()
         return thread
 

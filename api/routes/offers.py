@@ -175,7 +175,7 @@ async def review_offer(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"not editable: {sorted(unknown)}; editable: {sorted(EDITABLE_FIELDS)}",
             )
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         offer, _ = _load(session, offer_id)
         if body.action == "edit":
             current = {

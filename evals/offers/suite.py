@@ -26,7 +26,7 @@ from agent.drafting import (
     OfflineDrafter,
     TransactionLine,
 )
-from agent.facts import days_until_birthday, eligible_catalog
+from agent.facts import alcohol_eligible, days_until_birthday, eligible_catalog
 from db.sandbox_menu import MENU, MenuItem
 from evals.offers.evaluators import EvaluationResult, OfferOutcome, evaluators_for
 from evals.offers.schema import OfferCase, load_cases
@@ -143,6 +143,11 @@ def build_outcome(case: OfferCase) -> OfferOutcome:
             email=customer.consent_email,
             alcohol_marketing=customer.consent_alcohol_marketing,
             age_verified=customer.age_verified,
+            alcohol_allowed=alcohol_eligible(customer, today),
+        ),
+        # Categories holding an item this guest may not be offered (a category offer would cover it).
+        excluded_categories=sorted(
+            {i.category for i in catalog.values() if i.active and i.sku not in {e.sku for e in drafter_catalog}}
         ),
         allergies=customer.allergies,
         limits=offer_limits(policy),

@@ -29,8 +29,11 @@ from agent.drafting import (
     copy_safe_name,
     margin_after_discount,
     sms_length_bound,
+    structural_problems,
 )
-from loyalty_agent.schemas import CatalogFact, OfferDraft
+from agent.facts import alcohol_eligible, eligible_catalog
+from guardrails.policy import default_policy
+from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferDraft
 
 NOW = datetime(2026, 1, 15, 19, 30, tzinfo=UTC)
 TODAY = date(2026, 1, 15)
@@ -250,14 +253,110 @@ def test_alcohol_is_only_offered_with_consent_and_verified_age() -> None:
     no_consent = make_input(eligible_catalog=wine_only, complements=comps)
     assert draft(no_consent).make_offer is False
     consented = make_input(eligible_catalog=wine_only, complements=comps,
-                           consents=ConsentSummary(sms=True, alcohol_marketing=True, age_verified=True))
+                           consents=ConsentSummary(sms=True, alcohol_marketing=True, age_verified=True,
+                                                   alcohol_allowed=True))
     assert draft(consented).sku == "HOUSE-RED"
+
+
+def test_alcohol_needs_the_callers_full_eligibility_not_just_the_flags() -> None:
+    """Opted in and "verified", but a minor by birthday or at a dry location: the caller says no."""
+    wine_only = [item for item in sample_catalog() if item.sku in {"HOUSE-RED", "SALMON-ENTREE"}]
+    wine_due = {"favourite_items": [FavouriteItem(sku="HOUSE-RED", name="House Red Wine", category="drinks",
+                                                  count=6, next_expected_in_days=1.0)]}
+    flags_only = ConsentSummary(sms=True, alcohol_marketing=True, age_verified=True, alcohol_allowed=False)
+    offer = draft(make_input(eligible_catalog=wine_only, transaction=[], features=wine_due, consents=flags_only))
+    assert offer.sku != "HOUSE-RED" and "House Red" not in (offer.sms_text or "")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, True),
+        ({"birthday": date(2008, 6, 1)}, False),  # 17 on TODAY although flagged as verified
+        ({"birthday": date(2005, 1, 15)}, True),  # 21st birthday today
+        ({"birthday": date(2005, 1, 16)}, False),  # turns 21 tomorrow
+        ({"location_alcohol_policy": "forbidden"}, False),
+        ({"consent_alcohol_marketing": False}, False),
+        ({"age_verified": False}, False),
+    ],
+)
+def test_alcohol_eligible_combines_age_opt_in_and_location(changes: dict[str, Any], expected: bool) -> None:
+    values: dict[str, Any] = {"pseudonym": "cust_7f3a9c", "age_verified": True, "consent_alcohol_marketing": True,
+                              "birthday": date(1980, 3, 3), "location_alcohol_policy": "allowed"}
+    facts = CustomerFacts(**{**values, **changes})
+    assert alcohol_eligible(facts, TODAY) is expected
+    wine = sample_catalog()[5]
+    assert (wine in eligible_catalog({wine.sku: wine}, facts=facts, policy=default_policy(), today=TODAY)) is expected
 
 
 def test_known_allergen_items_are_never_chosen() -> None:
     inp = make_input(features={"birthday_in_days": 6}, allergies=["Eggs"])
     offer = draft(inp)
     assert offer.sku == "SORBET"
+
+
+@pytest.mark.parametrize("allergy", ["dairy", "Lactose", "gluten", "egg", "milk"])
+def test_allergy_synonyms_match_the_catalogs_canonical_names(allergy: str) -> None:
+    """"Dairy" is a milk allergy: the favourite lava cake (milk, eggs, wheat) must not be the treat."""
+    lava = FavouriteItem(sku="LAVA-CAKE", name="Chocolate Lava Cake", category="desserts", count=3)
+    inp = make_input(features={"birthday_in_days": 5, "favourite_items": [salmon_favourite(), lava]},
+                     allergies=[allergy])
+    assert draft(inp).sku == "SORBET"
+
+
+def test_catalog_allergen_synonyms_are_folded_too() -> None:
+    """An item tagged "tree_nut"/"dairy" is excluded for a "Tree nuts" allergy and under unknown allergies."""
+    catalog = [*sample_catalog(), CatalogFact(sku="PRALINE", name="Praline Tart", category="desserts",
+                                              price_cents=800, unit_cost_cents=100, allergens=["tree_nut", "Dairy"])]
+    praline = FavouriteItem(sku="PRALINE", name="Praline Tart", category="desserts", count=4)
+    features = {"birthday_in_days": 5, "favourite_items": [salmon_favourite(), praline]}
+    assert draft(make_input(eligible_catalog=catalog, features=features, allergies=[])).sku == "PRALINE"
+    assert draft(make_input(eligible_catalog=catalog, features=features, allergies=["Tree nuts"])).sku == "SORBET"
+    assert draft(make_input(eligible_catalog=catalog, features=features, allergies=None)).sku == "SORBET"
+
+
+def _dessert_win_back(**overrides: Any) -> DraftInput:
+    """A lapsing dessert lover whose favourite main is too thin to discount: only a category offer fits."""
+    tight = sample_catalog()
+    tight[0] = tight[0].model_copy(update={"unit_cost_cents": 1500})
+    values: dict[str, Any] = {
+        "eligible_catalog": tight, "transaction": [],
+        "features": {"churn_risk": 0.7, "lapsed": True, "days_since_last_visit": 60,
+                     "favourite_categories": ["desserts"]},
+    }
+    return make_input(**{**values, **overrides})
+
+
+def test_no_category_offer_on_a_category_the_caller_excluded() -> None:
+    """The tiramisu (alcohol) was filtered out before the drafter saw it, but 15% off desserts covers it."""
+    assert draft(_dessert_win_back()).category == "desserts"  # the baseline does pick the category
+    offer = draft(_dessert_win_back(excluded_categories=["desserts"]))
+    assert offer.offer_type == "percent_off_item" and offer.strategy == "win_back"
+    assert offer.sku in {"LAVA-CAKE", "SORBET"} and "desserts" in offer.rationale
+    assert offer.sms_text is not None and "any dessert" not in offer.sms_text
+
+
+def test_no_category_offer_when_the_category_holds_an_item_the_drafter_filtered() -> None:
+    tiramisu = CatalogFact(sku="TIRAMISU", name="Tiramisu", category="desserts", price_cents=1000,
+                           unit_cost_cents=250, allergens=["milk", "eggs"], contains_alcohol=True)
+    base = _dessert_win_back()
+    offer = draft(base.model_copy(update={"eligible_catalog": [*base.eligible_catalog, tiramisu]}))
+    assert offer.offer_type == "percent_off_item" and offer.sku != "TIRAMISU"
+    walnut = CatalogFact(sku="WALNUT", name="Walnut Cake", category="desserts", price_cents=900, unit_cost_cents=200,
+                         allergens=["tree_nuts"])
+    allergic = base.model_copy(update={"eligible_catalog": [*base.eligible_catalog, walnut], "allergies": ["nuts"]})
+    offer = draft(allergic)
+    assert offer.offer_type == "percent_off_item" and offer.sku != "WALNUT"
+
+
+def test_structural_problems_flags_excluded_categories() -> None:
+    offer = OfferDraft(make_offer=True, offer_type="percent_off_category", category="desserts", discount_pct=15,
+                       channel="sms", sms_text="Hi {first_name}, 15% off desserts. {promo_code}. Reply STOP to opt out",
+                       rationale="r", confidence=0.6, strategy="win_back")
+    common: dict[str, Any] = {"eligible_skus": set(), "eligible_categories": {"desserts"}}
+    assert structural_problems(offer, **common) == []
+    problems = structural_problems(offer, **common, excluded_categories=["desserts"])
+    assert len(problems) == 1 and "desserts" in problems[0]
 
 
 def test_discounts_stay_modest_and_above_margin_floor() -> None:
@@ -355,6 +454,43 @@ def test_staff_notes_never_reach_the_copy() -> None:
                      features={"favourite_items": [salmon_favourite(next_expected_in_days=2.0)]})
     offer = draft(inp)
     assert offer.discount_pct == 10 and "IGNORE" not in (offer.sms_text or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Chef's Special 50% OFF Plate", "Chef's Special Plate"),
+        ("Tasting Plate - $5 Deal", "Tasting Plate Deal"),
+        ("FREE Refill Coffee", "Refill Coffee"),
+        ("Wings 12.5 percent off", "Wings"),
+        ("BOGO Tacos 2 for 1", "Tacos"),
+        ("Half Price Nachos", "Nachos"),
+        ("Burger + 100 bonus points", "Burger"),
+        ("Ｆｒｅｅ ５０％ Tart", "Tart"),
+        ("Toffee Pudding", "Toffee Pudding"),  # "off" inside a word is no claim
+        ("Sugar-Free Cheesecake", "Sugar-Free Cheesecake"),  # neither is "-Free"
+        ("Half Chicken, 12oz", "Half Chicken, 12oz"),
+        ("100%", "a treat"),
+    ],
+)
+def test_copy_safe_name_drops_offer_claims(name: str, expected: str) -> None:
+    assert copy_safe_name(name) == expected
+
+
+def test_item_name_claims_never_reach_the_copy() -> None:
+    """The eval's hostile item: the SMS may state the offer's own percent and nothing else."""
+    hostile = "Chef's {first_name} Special \u2014 50% OFF $5 Deal Extravaganza Seasonal Tasting Plate \u2728"
+    catalog = [*sample_catalog(), CatalogFact(sku="CHEF-SPECIAL", name=hostile, category="mains", price_cents=2600,
+                                              unit_cost_cents=800)]
+    fav = FavouriteItem(sku="CHEF-SPECIAL", name=hostile, category="mains", count=6, next_expected_in_days=1.0)
+    for channel in ("sms", "email"):
+        consents = ConsentSummary(sms=channel == "sms", email=True)
+        offer = draft(make_input(eligible_catalog=catalog, transaction=[], features={"favourite_items": [fav]},
+                                 consents=consents))
+        assert offer.sku == "CHEF-SPECIAL" and offer.discount_pct == 10 and offer.channel == channel
+        text = offer.sms_text or f"{offer.email_subject}\n{offer.email_body}"
+        assert {float(p) for p in re.findall(r"(\d+(?:\.\d+)?)%", text)} == {10.0}, text
+        assert not re.search(r"\$5\b|\b(?:free|OFF)\b", text), text
 
 
 def test_long_and_hostile_item_names_are_made_safe_for_copy() -> None:
