@@ -285,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--client-queries", type=int, default=30)
     parser.add_argument("--skip-optimize", action="store_true", help="do not build HNSW (brute force only)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where to put the shard (default: temp)")
+    parser.add_argument("--feature-customers", type=int, default=None,
+                        help="customers for the batch-features timing (default: --customers)")
     args = parser.parse_args(argv)
 
     print(f"vector store benchmark: {args.customers} customers, 1 merchant (worst case: one tenant holds all)")
@@ -356,6 +358,32 @@ def main(argv: Sequence[str] | None = None) -> None:
                        search_latencies(client, query_vectors, args.client_queries, LAPSED_HIGH_SPENDERS))
     finally:
         client.close()
+
+
+    features_batch(args.feature_customers or args.customers)
+
+
+def features_batch(n: int) -> None:
+    """Batch features (BG/NBD fit + every customer's features) for n simulated customers, timed."""
+    import numpy as np
+
+    from profiles.features import compute_features_batch
+    from profiles.fit import fit_model_from_visits
+    from profiles.simulate import simulate_customer_visits
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    start = time.perf_counter()
+    visits = simulate_customer_visits(n, now=now, rng=np.random.default_rng(7))
+    n_visits = sum(len(v) for v in visits.values())
+    sim_s = time.perf_counter() - start
+    start, cpu0 = time.perf_counter(), time.process_time()
+    model = fit_model_from_visits(visits, now=now)
+    fit_s = time.perf_counter() - start
+    features = compute_features_batch(visits, model=model, now=now)
+    total_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu0
+    print(f"\nfeatures for {n} customers ({n_visits} visits, simulated in {sim_s:.1f} s; model {model.source}):")
+    print(f"  BG/NBD + spend fit {fit_s:.1f} s, fit + features {total_s:.1f} s wall ({cpu_s:.1f} s CPU) for "
+          f"{len(features)} profiles  (goal < 60 s at 100k)")
 
 
 if __name__ == "__main__":

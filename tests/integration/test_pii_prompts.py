@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agent.context import AgentContext
 from agent.drafting import OfflineDrafter
@@ -51,8 +51,8 @@ def test_no_contact_pii_in_any_prompt(tmp_path: Path) -> None:
         customers = {c.id: c for c in s.exec(select(Customer)).all()}
         visits = load_all_visits(s, merchant_id="m_sandbox")
         last_txn = dict(s.exec(select(PosTransaction.customer_id, PosTransaction.id)
-                               .where(PosTransaction.customer_id.is_not(None))  # type: ignore[union-attr]
-                               .order_by(PosTransaction.occurred_at)).all())
+                               .where(col(PosTransaction.customer_id).is_not(None))
+                               .order_by(col(PosTransaction.occurred_at))).all())
     system = load_prompt("drafter_system").text
     model = ctx.merchant_model("m_sandbox")
     prompts: dict[int, str] = {}
