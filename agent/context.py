@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,10 @@ from sqlalchemy.engine import Engine
 
 from db.types import utcnow
 from guardrails.policy import Policy
+from loyalty_agent.schemas import CatalogFact
 from loyalty_agent.settings import Settings
+
+CATALOG_TTL_S = 60.0
 
 if TYPE_CHECKING:
     from agent.drafting import Drafter
@@ -34,6 +38,7 @@ class AgentContext:
     clock: Any = None  # callable returning an aware datetime; tests pin it
     indexer: Any = None  # agent.indexing.VectorIndexer: vector upserts off the decision path
     _merchant_models: dict[str, MerchantModel] = field(default_factory=dict)
+    _catalogs: dict[str, tuple[dict[str, CatalogFact], float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
@@ -53,6 +58,23 @@ class AgentContext:
             with self._lock:
                 self._merchant_models[merchant_id] = model
         return model
+
+    def catalog(self, merchant_id: str) -> dict[str, CatalogFact]:
+        """The merchant's catalog facts, cached for CATALOG_TTL_S (menus change rarely; every decision reads it)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._catalogs.get(merchant_id)
+        if hit is not None and now - hit[1] < CATALOG_TTL_S:
+            return hit[0]
+        from sqlmodel import Session
+
+        from agent.facts import load_catalog
+
+        with Session(self.engine) as session:
+            catalog = load_catalog(session, merchant_id=merchant_id)
+        with self._lock:
+            self._catalogs[merchant_id] = (catalog, now)
+        return catalog
 
     def get_pseudonymizer(self) -> Any:
         with self._lock:

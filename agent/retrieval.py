@@ -25,7 +25,6 @@ from agent.facts import (
     customer_facts,
     days_until_birthday,
     eligible_catalog,
-    load_catalog,
     local_date,
     offer_history,
 )
@@ -130,7 +129,7 @@ def build_draft_input(
             txn = session.get(PosTransaction, transaction_id)
             if txn is not None:
                 location = session.get(Location, txn.location_id)
-        catalog = load_catalog(session, merchant_id=merchant_id)
+        catalog = ctx.catalog(merchant_id)
         facts = customer_facts(
             customer,
             location,
@@ -244,7 +243,7 @@ def guardrail_context(
         customer = session.get(Customer, customer_id)
         assert customer is not None
         location = session.get(Location, location_id) if location_id else None
-        catalog = load_catalog(session, merchant_id=merchant_id)
+        catalog = ctx.catalog(merchant_id)
         history = offer_history(session, customer_id=customer_id, now=now, exclude_offer_id=offer_id)
         known_values, _notes = contact_known_values(session, customer_id=customer_id)
         spend = session.exec(

@@ -128,6 +128,8 @@ def shutdown_agents() -> None:
 
 def make_offer_runner(settings: Settings, engine: Engine) -> OfferRunner:
     agent = get_agent(settings, engine)
+    # Load spaCy/Presidio now, not at the first checkout whose guest has staff notes.
+    agent.ctx.get_pseudonymizer()
     started = utcnow()
     log.info("offer agent ready (%s drafter) at %s", settings.llm_provider, started.isoformat())
     return agent.run_event
