@@ -22,7 +22,6 @@ Public API: `generate_sandbox`, `seed_database`, `sandbox_customer_personas`,
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from db.models import (
     PosTransaction,
     TransactionLine,
 )
+from db.pseudonyms import SANDBOX_PSEUDONYM_SECRET, make_pseudonym
 from db.sandbox_menu import MENU, MENU_BY_SKU, TOP9_ALLERGENS, MenuItem
 
 __all__ = [
@@ -76,7 +76,6 @@ CURRENCY = "USD"
 DEFAULT_END = date(2026, 11, 1)
 # Fixed on purpose: sandbox pseudonyms must be reproducible across machines. Real merchants use
 # a per-deployment secret (the lead unifies this with guardrails/pii.py).
-SANDBOX_PSEUDONYM_SECRET = "harbor-and-vine-sandbox-pseudonym-secret-v1"
 
 PERSONAS: tuple[str, ...] = (
     "regular",
@@ -249,13 +248,6 @@ class SeedResult:
 # --------------------------------------------------------------------------------------------
 # Small pure helpers
 # --------------------------------------------------------------------------------------------
-
-
-def make_pseudonym(merchant_id: str, pos_customer_id: str, secret: str | bytes) -> str:
-    """Stable, non-reversible customer reference shown to models and views: `g_` + 12 hex of an HMAC."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    digest = hmac.new(key, f"{merchant_id}:{pos_customer_id}".encode(), hashlib.sha256).hexdigest()
-    return "g_" + digest[:12]
 
 
 def _pos_customer_id(index: int) -> str:

@@ -6,23 +6,13 @@ personal message, at send time, with `reidentify`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from typing import Protocol
 
+from db.pseudonyms import make_pseudonym
 
-def pseudonym_for(merchant_id: str, pos_customer_id: str, secret: str | bytes) -> str:
-    """Stable, non-reversible customer reference: "g_" + 16 hex chars of HMAC-SHA256.
-
-    Keyed by a server secret so nobody holding a POS id can compute or test a pseudonym offline.
-    """
-    key = secret.encode() if isinstance(secret, str) else secret
-    if not key:
-        raise ValueError("pseudonym secret must not be empty")
-    message = f"{merchant_id}\x1f{pos_customer_id}".encode()
-    return "g_" + hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
-
+# The pseudonym scheme lives in db.pseudonyms (the seed and live ingest mint them); re-exported here.
+pseudonym_for = make_pseudonym
 
 
 class ContactLike(Protocol):

@@ -110,7 +110,7 @@ def test_orm_reads_back_typed_values(seeded: Engine) -> None:
         assert any(c.allergies == [] for c in customers)
         assert any(c.allergies for c in customers)
         assert all(c.created_at.tzinfo is not None and c.updated_at.tzinfo is not None for c in customers)
-        assert all(re.fullmatch(r"g_[0-9a-f]{12}", c.pseudonym) for c in customers)
+        assert all(re.fullmatch(r"g_[0-9a-f]{16}", c.pseudonym) for c in customers)
         assert all(c.merchant_id == MERCHANT_ID for c in customers)
         txn = session.exec(sqlmodel_select(PosTransaction).order_by(col(PosTransaction.id))).first()
         assert txn is not None and txn.occurred_at.tzinfo is not None

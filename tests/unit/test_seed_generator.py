@@ -135,7 +135,7 @@ def test_persona_ground_truth_without_generating(sandbox: SandboxData) -> None:
 def test_pseudonyms_are_hmacs(sandbox: SandboxData) -> None:
     for customer in sandbox.customers[:50]:
         assert customer.pseudonym == make_pseudonym(MERCHANT_ID, customer.pos_customer_id, SANDBOX_PSEUDONYM_SECRET)
-        assert re.fullmatch(r"g_[0-9a-f]{12}", customer.pseudonym)
+        assert re.fullmatch(r"g_[0-9a-f]{16}", customer.pseudonym)
     assert len({c.pseudonym for c in sandbox.customers}) == len(sandbox.customers)
     assert make_pseudonym("m", "c", "k1") != make_pseudonym("m", "c", "k2")
     assert make_pseudonym("m", "c", b"k1") == make_pseudonym("m", "c", "k1")
