@@ -117,7 +117,8 @@ def test_replayed_sales_get_sensible_decisions_and_execute_once(sandbox: Sandbox
         assert len({o.event_id for o in offers}) == len(offers)  # one offer per decision
         # Every node of every decision is in the audit trail, correlated to the event.
         for event, _ in runs[:5]:
-            nodes = [a.node for a in s.exec(select(AuditEvent).where(col(AuditEvent.correlation_id) == event.id))]
+            nodes = [a.node for a in s.exec(select(AuditEvent).where(col(AuditEvent.correlation_id) == event.id)
+                                            .order_by(col(AuditEvent.id)))]
             assert nodes[:4] == ["load_transaction", "update_profile", "retrieve_context", "draft_offer"]
             assert "record" in nodes or "human_review" not in nodes
 

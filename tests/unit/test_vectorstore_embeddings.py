@@ -71,7 +71,11 @@ def test_openai_embedder_rejects_wrong_dimension() -> None:
         embedder.embed(["a"])
 
 
-def test_get_embedder_returns_one_lazy_local_instance(tmp_path: Path) -> None:
+def test_get_embedder_returns_one_lazy_local_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fresh process-wide cache: tests that ran earlier in this process may have loaded the model.
+    import vectorstore.embeddings
+
+    monkeypatch.setattr(vectorstore.embeddings, "_embedders", {})
     settings = Settings(data_dir=tmp_path)
     first = get_embedder(settings)
     assert isinstance(first, LocalEmbedder)
