@@ -32,10 +32,10 @@ from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurcha
 from db.models import Customer, Location, Offer, PosTransaction
 from db.models import TransactionLine as TxnLine
 from guardrails.context import GuardrailContext
-from guardrails.pii import fence_untrusted
 from loyalty_agent.schemas import CatalogFact, OfferDraft
 
-TIER_THRESHOLDS = (("silver", 500), ("gold", 1500), ("vip", 4000))  # points
+# Points needed per tier: one point per dollar, the same thresholds the sandbox POS tiers by.
+TIER_THRESHOLDS = (("silver", 500), ("gold", 1200), ("vip", 3000))
 
 
 def _days_between(later: datetime, earlier: datetime) -> float:
@@ -307,6 +307,3 @@ def read_tool_context(ctx: AgentContext, inp: DraftInput, *, merchant_id: str, c
         offer_history_summary=inp.offer_history,
     )
 
-
-def fence_notes(notes: str) -> str:
-    return fence_untrusted("staff notes", notes)
