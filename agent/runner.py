@@ -20,6 +20,7 @@ from db.types import utcnow
 from guardrails.policy import load_policy
 from loyalty_agent.settings import Settings
 from loyalty_agent.worker import OfferRunner
+from tools.errors import ToolUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,18 @@ class OfferAgent:
         """Resume an escalated decision with a reviewer's decision; returns the new outcome."""
         assert offer.event_id is not None
         config = self.config(offer.event_id)
-        result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
+        try:
+            result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
+        except ToolUnavailable:
+            # The decision is made and checkpointed; the POS/provider is down. Hand the thread back to
+            # the worker, which resumes it at `execute` with the same idempotency keys.
+            with Session(self.ctx.engine) as session:
+                session.execute(update(Offer).where(col(Offer.id) == offer.id).values(status="approved"))
+                session.execute(update(InboxEvent).where(col(InboxEvent.id) == offer.event_id).values(
+                    status="queued", outcome="execution_queued", attempts=0, next_attempt_at=utcnow(),
+                    locked_by=None, locked_until=None))
+                session.commit()
+            return "execution_queued"
         outcome = "pending_review" if result.get("__interrupt__") else str(result.get("outcome"))
         with Session(self.ctx.engine) as session:
             session.execute(update(InboxEvent).where(col(InboxEvent.id) == offer.event_id).values(outcome=outcome))

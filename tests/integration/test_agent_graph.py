@@ -24,7 +24,7 @@ from agent.models import get_drafter
 from agent.runner import OfferAgent
 from db.engine import session_scope
 from db.inbox import enqueue_event
-from db.ingest import record_sale
+from db.ingest import RecordedSale, record_sale
 from db.models import AuditEvent, InboxEvent, Offer, OutboundMessage, PromoCode
 from db.seed import sample_sales, seed_database
 from guardrails.policy import default_policy
@@ -187,3 +187,23 @@ def test_review_accept_edit_and_reject(sandbox: Sandbox) -> None:
     assert sandbox.agent.review(second, {"action": "accept", "reviewer": 2, "role": "manager"}) == "sent"
     assert count(sandbox.engine, PromoCode, col(PromoCode.offer_id) == second.id) <= 1
     assert count(sandbox.engine, OutboundMessage, col(OutboundMessage.offer_id) == second.id) == 1
+
+
+def test_accept_while_pos_is_down_queues_execution_for_the_worker(sandbox: Sandbox) -> None:
+    offer = _pending(sandbox, seed=31)
+    if offer is None:
+        pytest.skip("no escalation in this sample")
+    sandbox.pos.fail_attach = 1
+    assert sandbox.agent.review(offer, {"action": "accept", "reviewer": 3, "role": "manager"}) == "execution_queued"
+    with Session(sandbox.engine) as s:
+        event = s.get(InboxEvent, offer.event_id)
+        row = s.get(Offer, offer.id)
+        assert event is not None and row is not None
+        assert event.status == "queued" and row.status == "approved"
+    # The worker picks the event up again; the graph resumes at execute: one promo code, one message.
+    assert row.transaction_id is not None
+    recorded = RecordedSale(row.transaction_id, row.customer_id, row.merchant_id, created=False)
+    assert sandbox.agent.run_event(event, recorded) == "sent"
+    assert sandbox.agent.run_event(event, recorded) == "sent"
+    assert count(sandbox.engine, PromoCode, col(PromoCode.offer_id) == offer.id) <= 1
+    assert count(sandbox.engine, OutboundMessage, col(OutboundMessage.offer_id) == offer.id) == 1
