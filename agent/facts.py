@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from agent.drafting import OfferLimits
 from db.models import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
 from guardrails.context import normalize_allergen
 from guardrails.policy import Policy
@@ -152,7 +153,8 @@ def eligible_catalog(
     # Unknown allergies: nothing centred on a top-9 allergen unless the policy allows or escalates it.
     unknown_excludes = (
         {normalize_allergen(a) for a in policy.top9_allergens}
-        if allergies is None and not policy.allow_unknown_allergy_offers_on_top9
+        if allergies is None
+        and not policy.allow_unknown_allergy_offers_on_top9
         and policy.unknown_allergy_action == "block"
         else set()
     )
@@ -191,3 +193,24 @@ def days_until_birthday(birthday: date | None, today: date) -> int | None:
 
 def jsonable(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")  # type: ignore[no-any-return]
+
+
+def offer_limits(policy: Policy) -> OfferLimits:
+    """The policy's hard limits copied into the draft input, so drafts aim inside them (the guardrails
+    still enforce them)."""
+    return OfferLimits(
+        min_margin_pct=policy.min_margin_pct,
+        max_discount_pct=policy.max_discount_pct,
+        max_offer_value_cents=policy.max_offer_value_cents,
+        free_item_max_price_cents=policy.free_item_max_price_cents,
+        point_value_cents=policy.point_value_cents,
+        excluded_allergens_when_unknown=[]
+        if policy.allow_unknown_allergy_offers_on_top9 or policy.unknown_allergy_action == "escalate"
+        else list(policy.top9_allergens),
+    )
+
+
+def excluded_categories(catalog: dict[str, CatalogFact], eligible: list[CatalogFact]) -> list[str]:
+    """Categories holding an active item this guest may not be offered: a category offer would cover it."""
+    eligible_skus = {item.sku for item in eligible}
+    return sorted({item.category for item in catalog.values() if item.active and item.sku not in eligible_skus})

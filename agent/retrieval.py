@@ -16,7 +16,6 @@ from agent.drafting import (
     DraftInput,
     FavouriteItem,
     OfferHistorySummary,
-    OfferLimits,
     TransactionLine,
 )
 from agent.facts import (
@@ -25,8 +24,10 @@ from agent.facts import (
     customer_facts,
     days_until_birthday,
     eligible_catalog,
+    excluded_categories,
     local_date,
     offer_history,
+    offer_limits,
 )
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from db.models import Customer, Location, Offer, PosTransaction
@@ -182,10 +183,7 @@ def build_draft_input(
         ],
         purchased_skus=sorted(purchased),
         eligible_catalog=eligible,
-        # A category offer covers every active item of its category, including the ones filtered out above.
-        excluded_categories=sorted(
-            {item.category for item in catalog.values() if item.active and item.sku not in eligible_by_sku}
-        ),
+        excluded_categories=excluded_categories(catalog, eligible),
         complements=_complements(
             ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, eligible=eligible_by_sku
         ),
@@ -204,16 +202,7 @@ def build_draft_input(
             alcohol_allowed=alcohol_eligible(facts, today),
         ),
         allergies=customer.allergies,
-        limits=OfferLimits(
-            min_margin_pct=policy.min_margin_pct,
-            max_discount_pct=policy.max_discount_pct,
-            max_offer_value_cents=policy.max_offer_value_cents,
-            free_item_max_price_cents=policy.free_item_max_price_cents,
-            point_value_cents=policy.point_value_cents,
-            excluded_allergens_when_unknown=[]
-            if policy.allow_unknown_allergy_offers_on_top9 or policy.unknown_allergy_action == "escalate"
-            else list(policy.top9_allergens),
-        ),
+        limits=offer_limits(policy),
         now=now,
         local_date=today,
     )

@@ -22,18 +22,17 @@ from agent.drafting import (
     DraftInput,
     FavouriteItem,
     OfferHistorySummary,
-    OfferLimits,
     OfflineDrafter,
     TransactionLine,
 )
-from agent.facts import alcohol_eligible, days_until_birthday, eligible_catalog
+from agent.facts import alcohol_eligible, days_until_birthday, eligible_catalog, excluded_categories, offer_limits
 from db.sandbox_menu import MENU, MenuItem
 from evals.offers.evaluators import EvaluationResult, OfferOutcome, evaluators_for
 from evals.offers.schema import OfferCase, load_cases
 from evals.report import Gate, SuiteReport, format_table
 from guardrails.context import GuardrailContext
 from guardrails.engine import evaluate
-from guardrails.policy import Policy, policy_from_mapping
+from guardrails.policy import policy_from_mapping
 from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
 
 SAFETY_GATE = 1.0
@@ -59,20 +58,6 @@ def case_catalog(case: OfferCase) -> dict[str, CatalogFact]:
     for extra in case.extra_items:
         catalog[extra.sku] = CatalogFact(**extra.model_dump())
     return catalog
-
-
-def offer_limits(policy: Policy) -> OfferLimits:
-    """The limits the agent copies from the policy into the draft input (as agent/retrieval.py does)."""
-    return OfferLimits(
-        min_margin_pct=policy.min_margin_pct,
-        max_discount_pct=policy.max_discount_pct,
-        max_offer_value_cents=policy.max_offer_value_cents,
-        free_item_max_price_cents=policy.free_item_max_price_cents,
-        point_value_cents=policy.point_value_cents,
-        excluded_allergens_when_unknown=[]
-        if policy.allow_unknown_allergy_offers_on_top9 or policy.unknown_allergy_action == "escalate"
-        else list(policy.top9_allergens),
-    )
 
 
 def _pseudonym(case: OfferCase) -> str:
@@ -145,10 +130,7 @@ def build_outcome(case: OfferCase) -> OfferOutcome:
             age_verified=customer.age_verified,
             alcohol_allowed=alcohol_eligible(customer, today),
         ),
-        # Categories holding an item this guest may not be offered (a category offer would cover it).
-        excluded_categories=sorted(
-            {i.category for i in catalog.values() if i.active and i.sku not in {e.sku for e in drafter_catalog}}
-        ),
+        excluded_categories=excluded_categories(catalog, drafter_catalog),
         allergies=customer.allergies,
         limits=offer_limits(policy),
         now=case.now,
