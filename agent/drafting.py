@@ -488,29 +488,23 @@ class OfflineDrafter:
         confidence = min(0.75, 0.55 + 0.02 * min(f.visits_12m, 10))
         if f.p_alive < 0.2:
             confidence = 0.5  # probably gone for good: worth a reviewer's look before spending on it
+        def win_back_pct(items: list[CatalogFact]) -> int | None:
+            return fit_discount_pct(items, want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
+                                    min_pct=WIN_BACK_MIN_PCT)
+
+        def item_plan(item: CatalogFact, pct: int, plan_confidence: float, rationale: str) -> _Plan:
+            return _Plan(strategy="win_back", offer_type="percent_off_item", item=item, discount_pct=pct,
+                         expires_in_days=expires, confidence=plan_confidence, rationale=rationale)
+
         for fav in sorted(f.favourite_items, key=lambda it: (-it.count, it.sku)):
             item = eligible.get(fav.sku)
-            if item is None:
+            if item is None or (pct := win_back_pct([item])) is None:
                 continue
-            pct = fit_discount_pct(
-                [item], want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
-                min_pct=WIN_BACK_MIN_PCT,
-            )
-            if pct is None:
-                continue
-            return _Plan(
-                strategy="win_back",
-                offer_type="percent_off_item",
-                item=item,
-                discount_pct=pct,
-                expires_in_days=expires,
-                confidence=confidence,
-                rationale=(
-                    f"{lapse} A bigger incentive on their favourite, {item.name} (ordered {fav.count} times):"
-                    f" {pct}% off, worth at most {format_money(item.price_cents * pct / 100)}, keeps"
-                    f" {margin_after_discount(item, pct):.0%} margin. Valid {expires} days."
-                ),
-            ), ""
+            return item_plan(item, pct, confidence, (
+                f"{lapse} A bigger incentive on their favourite, {item.name} (ordered {fav.count} times):"
+                f" {pct}% off, worth at most {format_money(item.price_cents * pct / 100)}, keeps"
+                f" {margin_after_discount(item, pct):.0%} margin. Valid {expires} days."
+            )), ""
         excluded = self._excluded_categories(inp)
         unknown_allergies = inp.allergies is None
         for category in f.favourite_categories:
@@ -521,32 +515,16 @@ class OfflineDrafter:
                 # A category offer would also cover items this guest may not have (alcohol, allergens):
                 # carry the incentive on the best single item of the category instead.
                 for item in sorted(items, key=lambda it: self._sort_key_margin(it, unknown_allergies)):
-                    pct = fit_discount_pct(
-                        [item], want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
-                        min_pct=WIN_BACK_MIN_PCT,
-                    )
-                    if pct is None:
+                    if (pct := win_back_pct([item])) is None:
                         continue
-                    return _Plan(
-                        strategy="win_back",
-                        offer_type="percent_off_item",
-                        item=item,
-                        discount_pct=pct,
-                        expires_in_days=expires,
-                        confidence=confidence - 0.05,
-                        rationale=(
-                            f"{lapse} No favourite item can carry the incentive, and a promo on their favourite"
-                            f" category, {category}, would also cover items this guest may not be offered; so"
-                            f" {pct}% off {item.name}, its best-margin item (keeps"
-                            f" {margin_after_discount(item, pct):.0%} margin). Valid {expires} days."
-                        ),
-                    ), ""
+                    return item_plan(item, pct, confidence - 0.05, (
+                        f"{lapse} No favourite item can carry the incentive, and a promo on their favourite"
+                        f" category, {category}, would also cover items this guest may not be offered; so"
+                        f" {pct}% off {item.name}, its best-margin item (keeps"
+                        f" {margin_after_discount(item, pct):.0%} margin). Valid {expires} days."
+                    )), ""
                 continue
-            pct = fit_discount_pct(
-                items, want_pct=want, limits=inp.limits, max_value_cents=WIN_BACK_MAX_VALUE_CENTS,
-                min_pct=WIN_BACK_MIN_PCT,
-            )
-            if pct is None:
+            if (pct := win_back_pct(items)) is None:
                 continue
             return _Plan(
                 strategy="win_back",
