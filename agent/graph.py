@@ -205,6 +205,7 @@ def guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, A
         customer_id=state["customer_id"],
         location_id=state.get("location_id"),
         offer_id=state.get("offer_id"),
+        features=state.get("features"),
     )
     report = evaluate(gctx)
     review = state.get("review") or {}

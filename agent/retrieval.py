@@ -33,7 +33,7 @@ from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurcha
 from db.models import Customer, Location, Offer, PosTransaction
 from db.models import TransactionLine as TxnLine
 from guardrails.context import GuardrailContext
-from loyalty_agent.schemas import CatalogFact, OfferDraft
+from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferDraft
 
 # Points needed per tier: one point per dollar, the same thresholds the sandbox POS tiers by.
 TIER_THRESHOLDS = (("silver", 500), ("gold", 1200), ("vip", 3000))
@@ -117,6 +117,17 @@ def _complements(
     ]
 
 
+def facts_with_value(customer: Customer, location: Location | None, features: dict[str, Any]) -> CustomerFacts:
+    """Customer facts plus the value figures of the decision's profile features (drafter and rules alike)."""
+    return customer_facts(
+        customer,
+        location,
+        clv_cents=features.get("clv_12m_cents", 0),
+        visits_12m=features.get("visits_12m", 0),
+        spend_12m_cents=features.get("spend_12m_cents", 0),
+    )
+
+
 def build_draft_input(
     ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None, features: dict[str, Any]
 ) -> DraftInput:
@@ -131,13 +142,7 @@ def build_draft_input(
             if txn is not None:
                 location = session.get(Location, txn.location_id)
         catalog = ctx.catalog(merchant_id)
-        facts = customer_facts(
-            customer,
-            location,
-            clv_cents=features.get("clv_12m_cents", 0),
-            visits_12m=features.get("visits_12m", 0),
-            spend_12m_cents=features.get("spend_12m_cents", 0),
-        )
+        facts = facts_with_value(customer, location, features)
         lines = (
             session.exec(select(TxnLine).where(col(TxnLine.transaction_id) == transaction_id)).all()
             if transaction_id is not None
@@ -225,8 +230,13 @@ def guardrail_context(
     customer_id: int,
     location_id: str | None,
     offer_id: str | None,
+    features: dict[str, Any] | None = None,
 ) -> GuardrailContext:
-    """Facts as they are now (a reviewer's edit hours later is checked against current consent/history)."""
+    """Facts as they are now (a reviewer's edit hours later is checked against current consent/history).
+
+    Value figures (12-month visits and spend, CLV) come from the decision's profile features, the same
+    numbers the drafter saw.
+    """
     now = ctx.now()
     with Session(ctx.engine) as session:
         customer = session.get(Customer, customer_id)
@@ -235,10 +245,7 @@ def guardrail_context(
         catalog = ctx.catalog(merchant_id)
         history = offer_history(session, customer_id=customer_id, now=now, exclude_offer_id=offer_id)
         known_values, _notes = contact_known_values(session, customer_id=customer_id)
-        spend = session.exec(
-            select(PosTransaction.total_cents).where(col(PosTransaction.customer_id) == customer_id)
-        ).all()
-    facts = customer_facts(customer, location, visits_12m=len(spend), spend_12m_cents=int(sum(spend)))
+    facts = facts_with_value(customer, location, features or {})
     return GuardrailContext(
         offer=offer,
         customer=facts,
