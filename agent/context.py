@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
+from core.schemas import CatalogFact
+from core.settings import Settings
 from db.types import utcnow
 from guardrails.policy import Policy
-from loyalty_agent.schemas import CatalogFact
-from loyalty_agent.settings import Settings
 
 CATALOG_TTL_S = 60.0
 
 if TYPE_CHECKING:
     from agent.drafting import Drafter
-    from profiles.model import MerchantModel
+    from profiles.merchant_model import MerchantModel
     from tools.pos.base import PosAdapter
     from vectorstore.embeddings import Embedder
     from vectorstore.store import VectorStore

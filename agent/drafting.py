@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from core.schemas import CatalogFact, Channel, OfferDraft, OfferType
 from guardrails.context import normalize_allergen
-from loyalty_agent.schemas import CatalogFact, Channel, OfferDraft, OfferType
 from prompts import load_prompt, render_template
 
 if TYPE_CHECKING:

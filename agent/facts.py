@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from agent.drafting import OfferLimits
-from db.models import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
+from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
+from db.tables import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
 from guardrails.context import normalize_allergen
 from guardrails.policy import Policy
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
 
 HISTORY_WINDOW_DAYS = 90
 LEGAL_DRINKING_AGE = 21

@@ -25,11 +25,11 @@ from agent.drafting import DraftInput
 from agent.facts import jsonable, offer_id_for
 from agent.retrieval import build_draft_input, guardrail_context, read_tool_context
 from agent.state import OfferState
+from core.schemas import GuardrailReport, OfferDraft
 from db.engine import session_scope
-from db.models import Customer, Offer, PosTransaction, TransactionLine
+from db.tables import Customer, Offer, PosTransaction, TransactionLine
 from db.types import utcnow
 from guardrails.engine import evaluate
-from loyalty_agent.schemas import GuardrailReport, OfferDraft
 from tools.audit import record_audit
 from tools.idempotency import idempotency_key
 from tools.marketing.outbox import schedule_message

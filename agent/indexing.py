@@ -14,16 +14,16 @@ from sqlmodel import Session, col, select
 
 from agent.context import AgentContext
 from agent.facts import customer_facts
+from core.schemas import CustomerFacts
+from core.settings import Settings
 from db.engine import get_engine, migrate
-from db.models import Customer, Merchant
+from db.tables import Customer, Merchant
 from db.types import utcnow
-from loyalty_agent.schemas import CustomerFacts
-from loyalty_agent.settings import Settings
 from profiles.document import profile_document, purchase_document
 from profiles.features import ProfileFeatures, Visit, compute_features, compute_features_batch, day_part
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits, load_visits
 from vectorstore.embeddings import Embedder, get_embedder
-from vectorstore.models import ProfilePoint, PurchasePoint
+from vectorstore.points import ProfilePoint, PurchasePoint
 from vectorstore.store import VectorStore, get_vector_store
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 
-from loyalty_agent.schemas import CatalogFact, OfferHistoryEntry
+from core.schemas import CatalogFact, OfferHistoryEntry
 
 if TYPE_CHECKING:
     from agent.drafting import DraftInput, OfferHistorySummary

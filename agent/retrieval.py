@@ -30,10 +30,10 @@ from agent.facts import (
     offer_limits,
 )
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
-from db.models import Customer, Location, Offer, PosTransaction
-from db.models import TransactionLine as TxnLine
+from core.schemas import CatalogFact, CustomerFacts, OfferDraft
+from db.tables import Customer, Location, Offer, PosTransaction
+from db.tables import TransactionLine as TxnLine
 from guardrails.context import GuardrailContext
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferDraft
 
 # Points needed per tier: one point per dollar, the same thresholds the sandbox POS tiers by.
 TIER_THRESHOLDS = (("silver", 500), ("gold", 1200), ("vip", 3000))

@@ -14,12 +14,11 @@ from sqlmodel import Session, col
 from agent.checkpointer import make_checkpointer
 from agent.context import AgentContext
 from agent.graph import compile_with
-from db.ingest import RecordedSale
-from db.models import InboxEvent, Offer
+from core.settings import Settings
+from db.ingest import OfferRunner, RecordedSale
+from db.tables import InboxEvent, Offer
 from db.types import utcnow
 from guardrails.policy import load_policy
-from loyalty_agent.settings import Settings
-from loyalty_agent.worker import OfferRunner
 from tools.errors import ToolUnavailable
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class OfferAgent:
 
 
 def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True) -> OfferAgent:
-    from agent.models import get_drafter
+    from agent.llm import get_drafter
     from tools.factory import make_pos_adapter
 
     embedder = store = indexer = None

@@ -32,7 +32,7 @@ class OfferState(TypedDict, total=False):
     """What the drafter sees: pseudonymous profile, eligible catalog, complements, history."""
 
     draft: dict[str, Any] | None
-    """The drafted offer (loyalty_agent.schemas.OfferDraft dump); None before drafting."""
+    """The drafted offer (core.schemas.OfferDraft dump); None before drafting."""
 
     draft_meta: dict[str, Any]
     """Model name, prompt version, model calls, tokens, fallback reason of the draft."""

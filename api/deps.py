@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.settings import Settings
 from db.crud import hash_api_key
-from db.models import ApiKey
-from loyalty_agent.settings import Settings
+from db.tables import ApiKey
 
 ROLES = ("associate", "marketer", "manager", "admin")
 

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 
 from agent.runner import make_offer_runner, shutdown_agents
 from api.routes import catalog, customers, events, health, offers, segments, webhooks
+from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
 from guardrails.policy import load_policy
 from loyalty_agent.sender import MessageSender
-from loyalty_agent.settings import Settings, get_settings
 from loyalty_agent.worker import Worker
 
 log = logging.getLogger(__name__)

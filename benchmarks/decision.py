@@ -62,19 +62,19 @@ def main() -> None:
     from agent.checkpointer import make_checkpointer
     from agent.context import AgentContext
     from agent.indexing import reindex_all
-    from agent.models import OfflineDrafter, OpenAIDrafter
+    from agent.llm import OfflineDrafter, OpenAIDrafter
     from agent.retrieval import build_draft_input, guardrail_context
     from agent.runner import OfferAgent
+    from core.events import SaleCompleted
+    from core.schemas import OfferDraft
+    from core.settings import Settings
     from db.engine import get_engine, migrate, session_scope
     from db.inbox import enqueue_event
     from db.ingest import record_sale
-    from db.models import InboxEvent
-    from db.seed import sample_sales, seed_database
+    from db.tables import InboxEvent
     from guardrails.engine import evaluate
     from guardrails.policy import default_policy
-    from loyalty_agent.events import SaleCompleted
-    from loyalty_agent.schemas import OfferDraft
-    from loyalty_agent.settings import Settings
+    from sandbox.seed import sample_sales, seed_database
     from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
     from tools.pos.sandbox import SandboxPos
     from vectorstore.embeddings import get_embedder
@@ -161,7 +161,7 @@ def main() -> None:
     from langgraph.prebuilt import create_react_agent
     from pydantic import SecretStr
 
-    from agent.models import render_user_message
+    from agent.llm import render_user_message
     from agent.read_tools import build_read_tools
     from prompts import load_prompt
 

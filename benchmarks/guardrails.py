@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
+from core.schemas import CatalogFact, CustomerFacts, GuardrailReport, OfferDraft, OfferHistoryEntry, OfferType
 from guardrails import GuardrailContext, Policy, evaluate
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, GuardrailReport, OfferDraft, OfferHistoryEntry, OfferType
 
 OFFER_TYPES: list[OfferType] = [
     "percent_off_item", "amount_off_item", "free_item", "percent_off_category", "bonus_points"

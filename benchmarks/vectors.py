@@ -36,7 +36,7 @@ from vectorstore import tuning
 from vectorstore.client_backend import ClientVectorStore
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import LocalEmbedder, l2_normalise
-from vectorstore.models import ProfileFilter, ProfilePoint, PurchasePoint
+from vectorstore.points import ProfileFilter, ProfilePoint, PurchasePoint
 from vectorstore.store import VectorStore
 
 MERCHANT = "m_bench"

@@ -41,9 +41,9 @@ def bare_app() -> object:
 
 def ours_app(database_url: str, data_dir: str) -> object:
     from api.main import create_app
+    from core.settings import Settings
     from db.engine import get_engine, session_scope
-    from db.models import Location, Merchant
-    from loyalty_agent.settings import Settings
+    from db.tables import Location, Merchant
 
     settings = Settings(database_url=database_url, data_dir=Path(data_dir), pos_webhook_secret=SECRET)
     app = create_app(settings)

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db.models import ApiKey, CatalogItem, Merchant
+from db.tables import ApiKey, CatalogItem, Merchant
 
 
 def hash_api_key(raw: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from db.models import InboxEvent
+from db.tables import InboxEvent
 from db.types import utcnow
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from db.models import Customer, CustomerContact, Location, PosTransaction, TransactionLine
+from core.events import CustomerData, SaleCompleted
 from db.pseudonyms import make_pseudonym
+from db.tables import Customer, CustomerContact, InboxEvent, Location, PosTransaction, TransactionLine
 from db.types import utcnow
-from loyalty_agent.events import CustomerData, SaleCompleted
 
 
 class IngestError(ValueError):
@@ -24,6 +25,10 @@ class RecordedSale:
     customer_id: int | None
     merchant_id: str
     created: bool
+
+
+# Called by the worker after a sale is recorded; returns the outcome (sent | pending_review | blocked | no_offer).
+OfferRunner = Callable[[InboxEvent, RecordedSale], str]
 
 
 def get_location(session: Session, *, location_id: str) -> Location | None:

@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
-from guardrails.policy import Policy
-from guardrails.quiet_hours import customer_zone, next_allowed_send_time
-from loyalty_agent.schemas import (
+from core.schemas import (
     CatalogFact,
     CustomerFacts,
     GuardrailResult,
@@ -23,6 +21,8 @@ from loyalty_agent.schemas import (
     OfferHistoryEntry,
     Verdict,
 )
+from guardrails.policy import Policy
+from guardrails.quiet_hours import customer_zone, next_allowed_send_time
 
 # Common spellings of the nine major US food allergens, mapped to the policy's canonical names.
 _ALLERGEN_SYNONYMS: dict[str, str] = {

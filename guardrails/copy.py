@@ -15,11 +15,11 @@ import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from core.schemas import GuardrailResult, Verdict
 from guardrails.alcohol import alcohol_ineligibility
 from guardrails.context import not_applicable, result
 from guardrails.margin import discounted_price_cents
 from guardrails.pii_scan import contains_raw_pii
-from loyalty_agent.schemas import GuardrailResult, Verdict
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.schemas import GuardrailReport, GuardrailResult, Verdict
 from guardrails.alcohol import check_alcohol
 from guardrails.allergens import check_allergens
 from guardrails.consent import check_consent
@@ -23,7 +24,6 @@ from guardrails.margin import check_margin
 from guardrails.policy import HARD_RULES, Policy
 from guardrails.quiet_hours import check_quiet_hours
 from guardrails.structure import check_structure
-from loyalty_agent.schemas import GuardrailReport, GuardrailResult, Verdict
 
 Rule = Callable[[GuardrailContext], GuardrailResult]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.schemas import GuardrailResult
 from guardrails.context import not_applicable, result
-from loyalty_agent.schemas import GuardrailResult
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loyalty_agent.schemas import Channel, OfferType
+from core.schemas import Channel, OfferType
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 

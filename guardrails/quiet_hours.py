@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from loyalty_agent.schemas import GuardrailResult
+from core.schemas import GuardrailResult
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext

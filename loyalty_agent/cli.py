@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from loyalty_agent.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="POS transactions -> safe, personalised loyalty offers.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -39,7 +39,7 @@ def seed(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same restaurant).")] = 42,
 ) -> None:
     """Create the sandbox restaurant (idempotent: a seeded database is left unchanged)."""
-    from db.seed import seed_database
+    from sandbox.seed import seed_database
 
     started = time.perf_counter()
     result = seed_database(_engine(), customers=customers, months=months, seed=seed)
@@ -127,7 +127,7 @@ def replay(
     import httpx
 
     from api.signatures import sign_pos
-    from db.seed import sample_sales
+    from sandbox.seed import sample_sales
 
     settings = get_settings()
     secret = settings.resolved_pos_webhook_secret()

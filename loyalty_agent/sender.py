@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,25 +10,20 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from core.events import Consent, CustomerData, CustomerUpdated, SaleCompleted, parse_generic
+from core.settings import Settings
 from db.engine import session_scope
 from db.inbox import claim_events, complete_event, fail_event
-from db.ingest import IngestError, RecordedSale, record_sale, upsert_customer
-from db.models import InboxEvent
-from loyalty_agent.events import Consent, CustomerData, CustomerUpdated, SaleCompleted, parse_generic
-from loyalty_agent.settings import Settings
+from db.ingest import IngestError, OfferRunner, record_sale, upsert_customer
+from db.tables import InboxEvent
 
 log = logging.getLogger(__name__)
-
-# Called after a sale is recorded; returns the outcome (sent | pending_review | blocked | no_offer).
-OfferRunner = Callable[[InboxEvent, RecordedSale], str]
-
 
 class PermanentEventError(Exception):
     """Retrying will not help (bad data that passed the webhook's checks, unknown location...)."""

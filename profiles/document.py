@@ -22,7 +22,7 @@ Shape, and why:
 
 from __future__ import annotations
 
-from loyalty_agent.schemas import CustomerFacts
+from core.schemas import CustomerFacts
 from profiles.features import (
     MIN_RHYTHM_VISITS,
     REGULAR_MAX_INTERVAL_DAYS,

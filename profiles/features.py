@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from profiles.bgnbd import expected_interval_if_alive, expected_transactions, probability_alive
-from profiles.model import DEFAULT_MODEL, MerchantModel, ParamSource
+from profiles.merchant_model import DEFAULT_MODEL, MerchantModel, ParamSource
 from profiles.spend import clv_cents, expected_spend_per_visit
 
 DayPart = Literal["breakfast", "brunch", "lunch", "dinner", "late"]

@@ -17,10 +17,10 @@ from sqlalchemy import and_, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from db.models import CatalogItem, Location, PosTransaction, TransactionLine
+from db.tables import CatalogItem, Location, PosTransaction, TransactionLine
 from profiles.bgnbd import MIN_REPEAT_CUSTOMERS, choose_params, fit_bgnbd
 from profiles.features import ProfileFeatures, Visit, VisitLine, compute_features, visit_summary
-from profiles.model import DEFAULT_MEAN_TICKET_CENTS, MerchantModel
+from profiles.merchant_model import DEFAULT_MEAN_TICKET_CENTS, MerchantModel
 from profiles.spend import DEFAULT_GROSS_MARGIN, choose_spend_params, fit_gamma_gamma
 
 # Margins outside this band mean the catalog costs are wrong or missing, not that the merchant is

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from db.models import AuditEvent
+from db.tables import AuditEvent
 
 # Keys that would carry a guest's contact details; outputs must reference customers by id/pseudonym.
 CONTACT_PII_KEYS = frozenset(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 from tools.marketing.providers import HttpMessagingProvider, MessagingProvider, SandboxMessagingProvider
 from tools.pos.base import PosAdapter
 from tools.pos.sandbox import SandboxPos

@@ -10,7 +10,7 @@ Backends are imported lazily by `get_vector_store`, so importing this package lo
 """
 
 from vectorstore.embeddings import Embedder, HashingEmbedder, LocalEmbedder, OpenAIEmbedder, get_embedder
-from vectorstore.models import (
+from vectorstore.points import (
     PROFILES,
     PURCHASES,
     Hit,

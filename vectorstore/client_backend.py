@@ -15,7 +15,7 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from vectorstore import tuning
-from vectorstore.models import (
+from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,
     CollectionName,

@@ -22,7 +22,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from vectorstore import tuning
-from vectorstore.models import (
+from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,
     CollectionName,

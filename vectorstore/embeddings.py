@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from loyalty_agent.settings import Settings
+    from core.settings import Settings
 
 FloatMatrix = npt.NDArray[np.float32]
 

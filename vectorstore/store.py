@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from vectorstore.models import (
+from vectorstore.points import (
     PROFILES,
     PURCHASES,
     CollectionName,
@@ -43,7 +43,7 @@ from vectorstore.models import (
 )
 
 if TYPE_CHECKING:
-    from loyalty_agent.settings import Settings
+    from core.settings import Settings
 
 # (point id, vector, payload) as handed to a backend.
 PointRecord = tuple[str, list[float], dict[str, Any]]

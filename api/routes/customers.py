@@ -11,7 +11,7 @@ from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AssociateOrManager, EngineDep, SettingsDep
-from db.models import Customer, CustomerContact
+from db.tables import Customer, CustomerContact
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from api.deps import Manager, SessionDep
 from db.inbox import get_event
-from db.models import Offer
+from db.tables import Offer
 
 router = APIRouter(prefix="/events", tags=["events"])
 

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, MarketerOrManager, SessionDep, SettingsDep
-from db.models import AuditEvent, Customer, Offer
+from core.schemas import OfferDraft
+from db.tables import AuditEvent, Customer, Offer
 from db.types import utcnow
-from loyalty_agent.schemas import OfferDraft
 
 router = APIRouter(prefix="/offers", tags=["offers"])
 

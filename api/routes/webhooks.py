@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SettingsDep
 from api.signatures import SignatureError, verify_pos, verify_square
+from core.events import SaleCompleted, SquareEvent, parse_generic
 from db.engine import session_scope
 from db.inbox import enqueue_event
 from db.ingest import get_location
-from loyalty_agent.events import SaleCompleted, SquareEvent, parse_generic
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

@@ -26,10 +26,10 @@ from fractions import Fraction
 from typing import Literal
 
 from agent.drafting import DraftInput, DraftResult
+from core.schemas import CatalogFact, CustomerFacts, GuardrailReport, OfferDraft
 from evals.offers.schema import OfferCase
 from guardrails.context import normalize_allergen
 from guardrails.policy import Policy
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, GuardrailReport, OfferDraft
 
 Kind = Literal["safety", "quality"]
 

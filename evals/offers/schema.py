@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from db.sandbox_menu import MENU_BY_SKU
-from loyalty_agent.schemas import Channel, OfferType, Verdict
+from core.schemas import Channel, OfferType, Verdict
+from sandbox.menu import MENU_BY_SKU
 
 CASES_DIR = Path(__file__).with_name("cases")
 DEFAULT_NOW = datetime.fromisoformat("2026-11-02T17:00:00+00:00")  # a Monday, noon in New York
@@ -28,7 +28,7 @@ class _Strict(BaseModel):
 
 def _known_sku(sku: str, extra: set[str]) -> None:
     if sku not in MENU_BY_SKU and sku not in extra:
-        raise ValueError(f"unknown sku {sku!r}: not on the sandbox menu (db/sandbox_menu.py) nor in extra_items")
+        raise ValueError(f"unknown sku {sku!r}: not on the sandbox menu (sandbox/menu.py) nor in extra_items")
 
 
 class CaseCustomer(_Strict):

@@ -26,14 +26,14 @@ from agent.drafting import (
     TransactionLine,
 )
 from agent.facts import alcohol_eligible, days_until_birthday, eligible_catalog, excluded_categories, offer_limits
-from db.sandbox_menu import MENU, MenuItem
+from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
 from evals.offers.evaluators import EvaluationResult, OfferOutcome, evaluators_for
 from evals.offers.schema import OfferCase, load_cases
 from evals.report import Gate, SuiteReport, format_table
 from guardrails.context import GuardrailContext
 from guardrails.engine import evaluate
 from guardrails.policy import policy_from_mapping
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
+from sandbox.menu import MENU, MenuItem
 
 SAFETY_GATE = 1.0
 QUALITY_GATE = 0.9

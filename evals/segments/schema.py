@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from db.sandbox_menu import MENU_BY_SKU
-from db.seed import PERSONAS
+from sandbox.menu import MENU_BY_SKU
+from sandbox.seed import PERSONAS
 
 QUERIES_PATH = Path(__file__).with_name("queries.yaml")
 TRAITS = frozenset({"dessert_lover", "wine_lover"})

@@ -26,14 +26,14 @@ from sqlmodel import Session, col, select
 from agent.facts import customer_facts
 from agent.indexing import EMBED_BATCH, profile_point
 from db.engine import make_engine, migrate
-from db.models import Customer
-from db.seed import DEFAULT_END, MERCHANT_ID, sandbox_customer_personas, seed_database
+from db.tables import Customer
 from evals.report import Gate, SuiteReport, format_table
 from evals.segments.keyword import BM25Index, query_terms
 from evals.segments.schema import SegmentQuerySet, load_queries
 from profiles.document import profile_document
 from profiles.features import compute_features_batch
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits
+from sandbox.seed import DEFAULT_END, MERCHANT_ID, sandbox_customer_personas, seed_database
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import Embedder, LocalEmbedder
 

@@ -15,10 +15,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from core.settings import Settings
 from db.crud import create_api_key
 from db.engine import session_scope
-from db.models import Location, Merchant
-from loyalty_agent.settings import Settings
+from db.tables import Location, Merchant
 
 
 def free_port() -> int:

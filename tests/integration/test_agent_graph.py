@@ -20,15 +20,15 @@ from sqlmodel import Session, col, select
 from agent.checkpointer import make_checkpointer
 from agent.context import AgentContext
 from agent.indexing import index_merchant
-from agent.models import get_drafter
+from agent.llm import get_drafter
 from agent.runner import OfferAgent
+from core.events import SaleCompleted
 from db.engine import session_scope
 from db.inbox import enqueue_event
 from db.ingest import RecordedSale, record_sale
-from db.models import AuditEvent, InboxEvent, Offer, OutboundMessage, PromoCode
-from db.seed import sample_sales, seed_database
+from db.tables import AuditEvent, InboxEvent, Offer, OutboundMessage, PromoCode
 from guardrails.policy import default_policy
-from loyalty_agent.events import SaleCompleted
+from sandbox.seed import sample_sales, seed_database
 from tests.integration.conftest import make_settings
 from tools.errors import ToolUnavailable
 from tools.pos.sandbox import SandboxPos

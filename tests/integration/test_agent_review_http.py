@@ -16,8 +16,8 @@ from sqlmodel import Session, col, func, select
 from api.signatures import sign_pos
 from db.crud import create_api_key
 from db.engine import session_scope
-from db.models import Customer, OutboundMessage, PromoCode
-from db.seed import sample_sales, seed_database
+from db.tables import Customer, OutboundMessage, PromoCode
+from sandbox.seed import sample_sales, seed_database
 from tests.integration.conftest import ServerThread, make_settings
 
 

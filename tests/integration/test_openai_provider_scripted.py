@@ -12,9 +12,9 @@ import openai
 import pytest
 
 from agent.drafting import OfflineDrafter
-from agent.models import BudgetedDrafter, OpenAIDrafter, get_drafter
+from agent.llm import BudgetedDrafter, OpenAIDrafter, get_drafter
 from agent.read_tools import ReadToolContext, context_from_draft_input
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 from tests.integration.scripted_openai import (
     ScriptedOpenAIServer,
     error_reply,

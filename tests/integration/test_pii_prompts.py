@@ -17,14 +17,14 @@ from sqlmodel import Session, col, select
 
 from agent.context import AgentContext
 from agent.drafting import OfflineDrafter
-from agent.models import render_user_message
+from agent.llm import render_user_message
 from agent.retrieval import build_draft_input
-from db.models import Customer, CustomerContact, PosTransaction
-from db.seed import seed_database
+from db.tables import Customer, CustomerContact, PosTransaction
 from guardrails.policy import default_policy
 from profiles.features import compute_features
 from profiles.fit import load_all_visits
 from prompts import load_prompt
+from sandbox.seed import seed_database
 from tests.integration.conftest import make_settings
 from tools.pos.sandbox import SandboxPos
 

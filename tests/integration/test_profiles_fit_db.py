@@ -13,7 +13,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from db.models import CatalogItem, Customer, Location, Merchant, PosTransaction, TransactionLine
+from db.tables import CatalogItem, Customer, Location, Merchant, PosTransaction, TransactionLine
 from profiles.bgnbd import DEFAULT_PRIORS, BgNbdParams
 from profiles.features import compute_features
 from profiles.fit import fit_merchant_model, gross_margin, load_all_visits, load_visits

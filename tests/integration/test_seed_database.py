@@ -16,12 +16,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
-import db.models  # noqa: F401  (registers every table on SQLModel.metadata)
-import db.seed as seed_module
+import db.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+import sandbox.seed as seed_module
 from db.engine import make_engine
-from db.models import Customer, CustomerContact, PosTransaction, TransactionLine
-from db.sandbox_menu import MENU_BY_SKU
-from db.seed import MERCHANT_ID, PERSONAS, generate_sandbox, sample_sales, seed_database
+from db.tables import Customer, CustomerContact, PosTransaction, TransactionLine
+from sandbox.menu import MENU_BY_SKU
+from sandbox.seed import MERCHANT_ID, PERSONAS, generate_sandbox, sample_sales, seed_database
 
 CUSTOMERS = 250
 MONTHS = 6

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401
+import db.tables  # noqa: F401
 
 
 def test_migrations_match_models(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from api.signatures import sign_pos, sign_square
-from db.models import Customer, InboxEvent, PosTransaction, TransactionLine
+from db.tables import Customer, InboxEvent, PosTransaction, TransactionLine
 from tests.integration.conftest import Live, ServerThread, add_minimal_merchant, make_settings
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from db.engine import make_engine, session_scope
 from db.inbox import claim_events, complete_event, enqueue_event
-from db.models import InboxEvent
+from db.tables import InboxEvent
 from db.types import utcnow
 from loyalty_agent.worker import Worker
 from tests.integration.conftest import add_minimal_merchant, make_settings
@@ -96,7 +96,7 @@ def test_transient_failure_retries_then_succeeds(engine: Engine, database_url: s
         assert row.status == "done" and row.outcome == "sent" and row.attempts == 3
         assert len(calls) == 3
         # The sale was recorded once even though the runner ran three times.
-        from db.models import PosTransaction
+        from db.tables import PosTransaction
 
         assert len(s.exec(select(PosTransaction).where(col(PosTransaction.pos_transaction_id) == "t1")).all()) == 1
 

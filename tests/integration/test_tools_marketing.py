@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from db.engine import session_scope
-from db.models import AuditEvent, Customer, CustomerContact, Merchant, Offer, OutboundMessage
+from db.tables import AuditEvent, Customer, CustomerContact, Merchant, Offer, OutboundMessage
 from tools.errors import IdempotencyConflict, PermanentError, ToolUnavailable
 from tools.idempotency import idempotency_key
 from tools.marketing.outbox import ACTION_SCHEDULE_MESSAGE, deliver_due_messages, schedule_message

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, func, select
 
 from db.engine import session_scope
-from db.models import (
+from db.tables import (
     AuditEvent,
     Customer,
     CustomerContact,

@@ -14,7 +14,7 @@ import pytest
 
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import LOCAL_MODEL_DIM, LocalEmbedder
-from vectorstore.models import ProfilePoint
+from vectorstore.points import ProfilePoint
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from agent.drafting import DraftInput, DraftResult, OfflineDrafter
-from agent.models import BudgetedDrafter, OpenAIDrafter, get_drafter
+from agent.llm import BudgetedDrafter, OpenAIDrafter, get_drafter
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 from tests.unit.test_drafting_offline import make_input, salmon_favourite
 
 Step = AIMessage | BaseException | Callable[[list[BaseMessage]], AIMessage]

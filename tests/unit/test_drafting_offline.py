@@ -32,8 +32,8 @@ from agent.drafting import (
     structural_problems,
 )
 from agent.facts import alcohol_eligible, eligible_catalog
+from core.schemas import CatalogFact, CustomerFacts, OfferDraft
 from guardrails.policy import default_policy
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferDraft
 
 NOW = datetime(2026, 1, 15, 19, 30, tzinfo=UTC)
 TODAY = date(2026, 1, 15)

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from agent.drafting import SMS_MAX_LENGTH, SMS_OPT_OUT_TEXT, sms_length_bound
-from agent.models import render_user_message
+from agent.llm import render_user_message
 from agent.read_tools import build_read_tools, context_from_draft_input
 from prompts import PROMPTS_DIR, PromptNotFoundError, fence_untrusted, load_prompt, render_template
 from tests.unit.conftest import NetworkBlockedError

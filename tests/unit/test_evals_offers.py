@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from core.schemas import GuardrailReport, OfferDraft, Verdict
 from evals.offers.evaluators import (
     ChannelIs,
     ConsentRespected,
@@ -37,7 +38,6 @@ from evals.offers.evaluators import (
 )
 from evals.offers.schema import OfferCase, load_cases
 from evals.offers.suite import build_outcome, run_offers
-from loyalty_agent.schemas import GuardrailReport, OfferDraft, Verdict
 
 GOOD_SMS = "{first_name}, enjoy 10% off Grilled Salmon, usually $27.95. Code {promo_code}. Reply STOP to opt out"
 

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.schemas import CatalogFact, Channel, CustomerFacts, OfferDraft, OfferHistoryEntry, OfferType
 from guardrails import GuardrailContext, evaluate
 from guardrails.policy import Policy, RuleOverride
 from guardrails.untrusted import fence_untrusted
-from loyalty_agent.schemas import CatalogFact, Channel, CustomerFacts, OfferDraft, OfferHistoryEntry, OfferType
 
 TOP9 = ["milk", "eggs", "fish", "shellfish", "tree_nuts", "peanuts", "wheat", "soy", "sesame"]
 # Spellings a POS or a staff member might use, with the canonical allergen they mean.

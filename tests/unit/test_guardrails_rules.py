@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.schemas import CatalogFact, CustomerFacts, OfferDraft, OfferHistoryEntry
 from guardrails import GuardrailContext, evaluate, policy_from_mapping
 from guardrails.alcohol import age_on, check_alcohol
 from guardrails.allergens import check_allergens
@@ -19,7 +20,6 @@ from guardrails.margin import check_margin
 from guardrails.policy import Policy
 from guardrails.quiet_hours import check_quiet_hours
 from guardrails.structure import check_structure
-from loyalty_agent.schemas import CatalogFact, CustomerFacts, OfferDraft, OfferHistoryEntry
 
 # 17:00 UTC = 12:00 in New York (outside quiet hours).
 NOON_NY = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from loyalty_agent.schemas import CustomerFacts
+from core.schemas import CustomerFacts
 from profiles.document import interval_phrase, profile_document, purchase_document, segment_facts, wine_share
 from profiles.features import ProfileFeatures, Visit, VisitLine, compute_features
 from tests.unit.test_profiles_features import (

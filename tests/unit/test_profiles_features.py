@@ -18,7 +18,7 @@ from profiles.features import (
     day_part,
     visit_summary,
 )
-from profiles.model import DEFAULT_MODEL
+from profiles.merchant_model import DEFAULT_MODEL
 
 NY = "America/New_York"
 SALMON = VisitLine("SALMON", "Grilled Salmon", "mains", None, 1, 2400)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from db.sandbox_menu import CATEGORIES, MENU, MENU_BY_SKU
-from db.seed import (
+from sandbox.menu import CATEGORIES, MENU, MENU_BY_SKU
+from sandbox.seed import (
     DEFAULT_END,
     MERCHANT_ID,
     PERSONAS,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import create_engine
 
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 from tools.factory import make_messaging_provider, make_pos_adapter
 from tools.marketing.providers import HttpMessagingProvider, SandboxMessagingProvider
 from tools.pos.sandbox import SandboxPos

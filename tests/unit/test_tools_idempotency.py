@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from db.models import AuditEvent
+from db.tables import AuditEvent
 from tools.audit import find_contact_pii_keys, inputs_digest, record_audit
 from tools.errors import PermanentError, RetryableError, ToolUnavailable
 from tools.idempotency import error_for_status, idempotency_key, is_retryable, retrying

@@ -15,7 +15,7 @@ import pytest
 from vectorstore.client_backend import ClientVectorStore
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import HashingEmbedder
-from vectorstore.models import PROFILES, PURCHASES, ProfileFilter, ProfilePoint, PurchasePoint
+from vectorstore.points import PROFILES, PURCHASES, ProfileFilter, ProfilePoint, PurchasePoint
 from vectorstore.store import VectorStore
 
 EMBEDDER = HashingEmbedder(dim=64)
@@ -266,7 +266,7 @@ def test_closed_edge_store_refuses_use(tmp_path: Path) -> None:
 
 
 def test_get_vector_store_picks_backend_and_caches(tmp_path: Path) -> None:
-    from loyalty_agent.settings import Settings
+    from core.settings import Settings
     from vectorstore.store import close_vector_stores, get_vector_store
 
     try:

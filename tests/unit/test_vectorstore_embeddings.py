@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loyalty_agent.settings import Settings
+from core.settings import Settings
 from vectorstore.embeddings import (
     Embedder,
     HashingEmbedder,

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from db.engine import session_scope
-from db.models import Customer, CustomerContact, Offer, OutboundMessage, PromoCode
+from db.tables import Customer, CustomerContact, Offer, OutboundMessage, PromoCode
 from db.types import utcnow
 from tools.audit import record_audit
 from tools.errors import IdempotencyConflict, PermanentError, RetryableError, ToolUnavailable

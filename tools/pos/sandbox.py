@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from db.engine import session_scope
-from db.models import Customer, CustomerContact, LoyaltyLedger, PosTransaction, PromoCode, TransactionLine
+from db.tables import Customer, CustomerContact, LoyaltyLedger, PosTransaction, PromoCode, TransactionLine
 from db.types import utcnow
 from tools.errors import IdempotencyConflict, InsufficientPoints, PermanentError
 from tools.pos.base import (

@@ -38,8 +38,8 @@ from agent.drafting import (
     structural_problems,
 )
 from agent.read_tools import ReadToolContext, build_read_tools, context_from_draft_input
-from loyalty_agent.schemas import OfferDraft
-from loyalty_agent.settings import Settings
+from core.schemas import OfferDraft
+from core.settings import Settings
 from prompts import fence_untrusted, load_prompt
 
 logger = logging.getLogger(__name__)

@@ -36,7 +36,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from db.models import (
+from db.pseudonyms import SANDBOX_PSEUDONYM_SECRET, make_pseudonym
+from db.tables import (
     CatalogItem,
     Customer,
     CustomerContact,
@@ -46,8 +47,7 @@ from db.models import (
     PosTransaction,
     TransactionLine,
 )
-from db.pseudonyms import SANDBOX_PSEUDONYM_SECRET, make_pseudonym
-from db.sandbox_menu import MENU, MENU_BY_SKU, TOP9_ALLERGENS, MenuItem
+from sandbox.menu import MENU, MENU_BY_SKU, TOP9_ALLERGENS, MenuItem
 
 __all__ = [
     "DEFAULT_END",

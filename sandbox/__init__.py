@@ -1,0 +1,1 @@
+"""The sandbox restaurant: menu, simulated guests and history, replay traffic. Development and demo only."""
