@@ -23,8 +23,9 @@ from profiles.document import profile_document, purchase_document
 from profiles.features import ProfileFeatures, Visit, compute_features, compute_features_batch, day_part
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits, load_visits
 from vectorstore.embeddings import Embedder, get_embedder
+from vectorstore.factory import get_vector_store
 from vectorstore.points import ProfilePoint, PurchasePoint
-from vectorstore.store import VectorStore, get_vector_store
+from vectorstore.store import VectorStore
 
 log = logging.getLogger(__name__)
 

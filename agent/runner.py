@@ -96,7 +96,7 @@ def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True
     if with_vectors:
         from agent.indexing import VectorIndexer
         from vectorstore.embeddings import get_embedder
-        from vectorstore.store import get_vector_store
+        from vectorstore.factory import get_vector_store
 
         embedder = get_embedder(settings)
         store = get_vector_store(settings, dim=embedder.dim)

@@ -78,7 +78,7 @@ def main() -> None:
     from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
     from tools.pos.sandbox import SandboxPos
     from vectorstore.embeddings import get_embedder
-    from vectorstore.store import get_vector_store
+    from vectorstore.factory import get_vector_store
 
     tmp = Path(tempfile.mkdtemp(prefix="decision-bench-"))
     settings = Settings(data_dir=tmp, pos_webhook_secret="x", pseudonym_secret="y")

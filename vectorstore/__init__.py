@@ -10,6 +10,7 @@ Backends are imported lazily by `get_vector_store`, so importing this package lo
 """
 
 from vectorstore.embeddings import Embedder, HashingEmbedder, LocalEmbedder, OpenAIEmbedder, get_embedder
+from vectorstore.factory import close_vector_stores, get_vector_store
 from vectorstore.points import (
     PROFILES,
     PURCHASES,
@@ -20,7 +21,7 @@ from vectorstore.points import (
     profile_point_id,
     purchase_point_id,
 )
-from vectorstore.store import VectorStore, close_vector_stores, get_vector_store
+from vectorstore.store import VectorStore
 
 __all__ = [
     "PROFILES",

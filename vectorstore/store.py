@@ -11,16 +11,16 @@ Every read takes a `merchant_id` and filters on it: one collection per kind with
 never a collection per merchant, and no query path that could return another merchant's points.
 
 Index settings and when to call `optimize()` (batch job, not per transaction) are chosen, with the
-measurements behind them, in `vectorstore.tuning`.
+measurements behind them, in `vectorstore.tuning`. Picking and caching a backend for the settings is
+`vectorstore.factory`'s job: the interface knows no backend, so backends can import it without a cycle.
 """
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vectorstore.points import (
     PROFILES,
@@ -41,9 +41,6 @@ from vectorstore.points import (
     purchase_point_id,
     tenant_conditions,
 )
-
-if TYPE_CHECKING:
-    from core.settings import Settings
 
 # (point id, vector, payload) as handed to a backend.
 PointRecord = tuple[str, list[float], dict[str, Any]]
@@ -193,45 +190,3 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _delete(self, collection: CollectionName, conditions: list[Condition]) -> None: ...
-
-
-_stores: dict[str, VectorStore] = {}
-_stores_lock = threading.Lock()
-
-
-def get_vector_store(settings: Settings, *, dim: int | None = None) -> VectorStore:
-    """The process-wide store for these settings: a Qdrant server if `QDRANT_URL` is set (`:memory:`
-    selects qdrant-client's in-process test mode), else the embedded engine under `DATA_DIR/qdrant`
-    (one instance per process: the engine's files are owned by one process at a time).
-
-    With `dim`, the collections are created if missing (pass `get_embedder(settings).dim`).
-    """
-    key = settings.qdrant_url or str((settings.data_dir / "qdrant").resolve())
-    with _stores_lock:
-        store = _stores.get(key)
-        if store is None:
-            if settings.qdrant_url:
-                from vectorstore.client_backend import ClientVectorStore
-
-                store = (
-                    ClientVectorStore.in_memory()
-                    if settings.qdrant_url == ":memory:"
-                    else ClientVectorStore.connect(settings.qdrant_url)
-                )
-            else:
-                from vectorstore.edge_backend import EdgeVectorStore
-
-                store = EdgeVectorStore(settings.data_dir / "qdrant")
-            _stores[key] = store
-    if dim is not None:
-        store.ensure_collections(dim)
-    return store
-
-
-def close_vector_stores() -> None:
-    """Close every store opened by `get_vector_store` (application shutdown, tests)."""
-    with _stores_lock:
-        stores = list(_stores.values())
-        _stores.clear()
-    for store in stores:
-        store.close()

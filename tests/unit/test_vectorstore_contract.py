@@ -267,7 +267,7 @@ def test_closed_edge_store_refuses_use(tmp_path: Path) -> None:
 
 def test_get_vector_store_picks_backend_and_caches(tmp_path: Path) -> None:
     from core.settings import Settings
-    from vectorstore.store import close_vector_stores, get_vector_store
+    from vectorstore.factory import close_vector_stores, get_vector_store
 
     try:
         edge = get_vector_store(Settings(data_dir=tmp_path), dim=EMBEDDER.dim)
