@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import re
 import time
 
 
 class SignatureError(Exception):
     """The request is not authentic (absent, malformed, wrong or stale signature)."""
+
+
+# ASCII only: str.isdigit() also accepts "²" or "١", which int() then refuses or reads differently.
+# Twelve digits reach the year 33658: anything longer is not a Unix time and must not reach int().
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def sign_pos(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
@@ -34,7 +42,7 @@ def verify_pos(secret: str, body: bytes, header: str | None, *, tolerance_s: int
         if not sep:
             raise SignatureError("malformed X-Signature header")
         if key == "t":
-            if not value.isdigit():
+            if not _UNIX_TIME.fullmatch(value):
                 raise SignatureError("malformed timestamp in X-Signature")
             timestamp = int(value)
         elif key == "v1":
@@ -45,19 +53,27 @@ def verify_pos(secret: str, body: bytes, header: str | None, *, tolerance_s: int
     if abs(current - timestamp) > tolerance_s:
         raise SignatureError(f"stale signature: timestamp outside the {tolerance_s}s tolerance")
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
+    # Only well-formed candidates are compared: compare_digest refuses non-ASCII str with a TypeError.
+    if not any(_HEX_SHA256.fullmatch(c) and hmac.compare_digest(expected, c) for c in candidates):
         raise SignatureError("signature mismatch")
+
+
+def _square_mac(signature_key: str, notification_url: str, body: bytes) -> bytes:
+    return hmac.new(signature_key.encode(), notification_url.encode() + body, hashlib.sha256).digest()
 
 
 def sign_square(signature_key: str, notification_url: str, body: bytes) -> str:
     """Square's scheme: base64(HMAC-SHA256(key, notification URL + raw body))."""
-    mac = hmac.new(signature_key.encode(), notification_url.encode() + body, hashlib.sha256).digest()
-    return base64.b64encode(mac).decode()
+    return base64.b64encode(_square_mac(signature_key, notification_url, body)).decode()
 
 
 def verify_square(signature_key: str, notification_url: str, body: bytes, header: str | None) -> None:
     if not header:
         raise SignatureError("missing x-square-hmacsha256-signature header")
-    expected = sign_square(signature_key, notification_url, body)
-    if not hmac.compare_digest(expected.encode(), header.strip().encode()):
+    try:
+        # validate=True: characters outside the base64 alphabet are an error, not silently dropped.
+        presented = base64.b64decode(header.strip().encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise SignatureError("malformed x-square-hmacsha256-signature header (not base64)") from exc
+    if not hmac.compare_digest(_square_mac(signature_key, notification_url, body), presented):
         raise SignatureError("signature mismatch")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -24,6 +25,17 @@ def test_pos_signature_roundtrip() -> None:
         ("t=abc,v1=00", "malformed timestamp"),
         ("v1=00", "needs t= and v1="),
         ("t=1700000000", "needs t= and v1="),
+        # str.isdigit() accepts these; int() then raises (500) or reads a digit nobody signed.
+        ("t=\u00b2,v1=00", "malformed timestamp"),
+        ("t=\u0661\u0667\u0660\u0660,v1=00", "malformed timestamp"),
+        ("t=1700000000\u00b9,v1=00", "malformed timestamp"),
+        ("t=+1700000000,v1=00", "malformed timestamp"),
+        ("t= 1700000000 ,v1=00", "malformed timestamp"),
+        ("t=-1,v1=00", "malformed timestamp"),
+        ("t=,v1=00", "malformed timestamp"),
+        # Longer than any Unix time: never handed to int() (which refuses > 4,300 digits) or float maths.
+        ("t=" + "9" * 5000 + ",v1=00", "malformed timestamp"),
+        ("t=" + "9" * 13 + ",v1=00", "malformed timestamp"),
     ],
 )
 def test_pos_signature_malformed(header: str | None, message: str) -> None:
@@ -56,6 +68,13 @@ def test_pos_signature_timestamp_is_signed() -> None:
         verify_pos("s3cret", BODY, forged, now=1_700_000_900)
 
 
+@pytest.mark.parametrize("candidate", ["\u00e9" * 64, "\u00ff", "DEADBEEF" * 8, "zz", ""])
+def test_pos_signature_odd_v1_is_a_mismatch_not_a_crash(candidate: str) -> None:
+    """Latin-1 header text reaches compare_digest, which raises TypeError on non-ASCII str."""
+    with pytest.raises(SignatureError, match="mismatch"):
+        verify_pos("s3cret", BODY, f"t=1700000000,v1={candidate}", now=1_700_000_000)
+
+
 def test_pos_signature_rotation_accepts_any_valid_v1() -> None:
     good = sign_pos("new", BODY, timestamp=1_700_000_000).split(",")[1]
     verify_pos("new", BODY, f"t=1700000000,v1=deadbeef,{good}", now=1_700_000_000)
@@ -75,3 +94,17 @@ def test_square_signature_matches_official_sdk() -> None:
         verify_square(key, url, body.encode(), other)
     with pytest.raises(SignatureError, match="missing"):
         verify_square(key, url, body.encode(), None)
+
+
+@pytest.mark.parametrize("header", ["not base64!", "\u00e9\u00e9\u00e9\u00e9", "abc", "====", "YWJj\nZGVm"])
+def test_square_signature_malformed_base64_is_a_signature_error(header: str) -> None:
+    with pytest.raises(SignatureError):
+        verify_square("k", "https://example.com/hook", BODY, header)
+
+
+def test_square_signature_must_be_the_whole_digest() -> None:
+    good = sign_square("k", "https://example.com/hook", BODY)
+    verify_square("k", "https://example.com/hook", BODY, f"  {good} ")
+    truncated = base64.b64encode(base64.b64decode(good)[:16]).decode()
+    with pytest.raises(SignatureError, match="mismatch"):
+        verify_square("k", "https://example.com/hook", BODY, truncated)
