@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     worker_backoff_base_s: float = 2.0
     worker_lease_s: float = 120.0
 
+    ui_session_secret: str | None = Field(default=None, description="Signs /ui session cookies; unset = generated.")
+    ui_session_ttl_s: int = Field(default=8 * 3600, ge=60, description="A /ui login lasts this long.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a "
+                                    "browser (e.g. a self-hosted Agent Inbox); JSON list in the environment.")
+
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:
         if not self.database_url:
@@ -70,6 +75,9 @@ class Settings(BaseSettings):
 
     def resolved_pseudonym_secret(self) -> str:
         return self.pseudonym_secret or _secret_in_data_dir(self.data_dir, "pseudonym_secret", "ps_")
+
+    def resolved_ui_session_secret(self) -> str:
+        return self.ui_session_secret or _secret_in_data_dir(self.data_dir, "ui_session_secret", "uis_")
 
 
 def _secret_in_data_dir(data_dir: Path, name: str, prefix: str) -> str:
