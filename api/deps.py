@@ -37,14 +37,27 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def request_api_key(request: Request) -> str | None:
+    """The raw key: `Authorization: Bearer <key>`, or `x-api-key` (what langgraph-sdk clients send)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip() or None
+
+
+def active_api_key(session: Session, raw: str) -> ApiKey | None:
+    """The key row for a raw key, unless it is unknown or revoked (checked on every request)."""
+    key = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_api_key(raw))).scalar_one_or_none()  # type: ignore[arg-type]
+    return key if key is not None and key.revoked_at is None else None
+
+
 def current_api_key(request: Request, session: SessionDep) -> ApiKey:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key",
+    raw = request_api_key(request)
+    if raw is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing API key (Authorization: Bearer or x-api-key)",
                             headers={"WWW-Authenticate": "Bearer"})
-    key = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_api_key(token.strip()))).scalar_one_or_none()  # type: ignore[arg-type]
-    if key is None or key.revoked_at is not None:
+    key = active_api_key(session, raw)
+    if key is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})
     return key
@@ -53,11 +66,16 @@ def current_api_key(request: Request, session: SessionDep) -> ApiKey:
 ApiKeyDep = Annotated[ApiKey, Depends(current_api_key)]
 
 
+def role_allows(role: str, roles: tuple[str, ...] | frozenset[str]) -> bool:
+    """Whether a key of `role` may do what `roles` may (admin always may)."""
+    return role == "admin" or role in roles
+
+
 def require_roles(*roles: str) -> Callable[[ApiKey], ApiKey]:
     """Dependency factory: the caller's key must have one of `roles` (admin always passes)."""
 
     def _check(key: ApiKeyDep) -> ApiKey:
-        if key.role != "admin" and key.role not in roles:
+        if not role_allows(key.role, roles):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {key.role!r} may not do this; needs {list(roles)}")
         return key
 
