@@ -78,6 +78,20 @@ def sms_length(text: str) -> tuple[int, bool]:
     return len(text.encode("utf-16-le")) // 2, False
 
 
+def sms_segments(length: int, gsm: bool) -> int:
+    """Parts a carrier sends for `length` units: one up to 160 (GSM-7) / 70 (UCS-2), else 153 / 67 per
+    part (each part gives up room to the concatenation header)."""
+    single, part = (160, 153) if gsm else (70, 67)
+    if length <= single:
+        return 1
+    return -(-length // part)
+
+
+def has_opt_out(text: str, opt_out_text: str) -> bool:
+    """Whether the copy carries the opt-out text (case and spacing ignored)."""
+    return _normalize_space(opt_out_text) in _normalize_space(text)
+
+
 def render_for_length(text: str, *, first_name_budget: int, promo_code_length: int) -> str:
     """The copy with placeholders replaced by filler of their reserved widths."""
     return text.replace("{first_name}", "N" * first_name_budget).replace("{promo_code}", "C" * promo_code_length)
@@ -266,7 +280,7 @@ def _format_problems(ctx: GuardrailContext, fields: list[tuple[str, str]]) -> li
             if length > limit:
                 encoding = "GSM-7" if gsm else "UCS-2"
                 problems.append(f"sms is {length} {encoding} characters with placeholders expanded (limit {limit})")
-            if _normalize_space(policy.sms.opt_out_text) not in _normalize_space(text):
+            if not has_opt_out(text, policy.sms.opt_out_text):
                 problems.append(f"sms lacks the opt-out text {policy.sms.opt_out_text!r}")
         elif name == "email_subject" and len(text) > policy.email.max_subject_length:
             problems.append(f"email subject is {len(text)} characters (limit {policy.email.max_subject_length})")
