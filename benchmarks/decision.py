@@ -74,7 +74,8 @@ def main() -> None:
     from db.tables import InboxEvent
     from guardrails.engine import evaluate
     from guardrails.policy import default_policy
-    from sandbox.seed import sample_sales, seed_database
+    from sandbox.replay import sample_sales
+    from sandbox.seed import seed_database
     from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
     from tools.pos.sandbox import SandboxPos
     from vectorstore.embeddings import get_embedder

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sandbox.menu import MENU_BY_SKU
-from sandbox.seed import PERSONAS
+from sandbox.personas import PERSONAS
 
 QUERIES_PATH = Path(__file__).with_name("queries.yaml")
 TRAITS = frozenset({"dessert_lover", "wine_lover"})

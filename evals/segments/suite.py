@@ -33,7 +33,9 @@ from evals.segments.schema import SegmentQuerySet, load_queries
 from profiles.document import profile_document
 from profiles.features import compute_features_batch
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits
-from sandbox.seed import DEFAULT_END, MERCHANT_ID, sandbox_customer_personas, seed_database
+from sandbox.personas import sandbox_customer_personas
+from sandbox.restaurant import DEFAULT_END, MERCHANT_ID
+from sandbox.seed import seed_database
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import Embedder, LocalEmbedder
 

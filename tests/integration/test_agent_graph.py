@@ -28,7 +28,8 @@ from db.inbox import enqueue_event
 from db.ingest import RecordedSale, record_sale
 from db.tables import AuditEvent, InboxEvent, Offer, OutboundMessage, PromoCode
 from guardrails.policy import default_policy
-from sandbox.seed import sample_sales, seed_database
+from sandbox.replay import sample_sales
+from sandbox.seed import seed_database
 from tests.integration.conftest import make_settings
 from tools.errors import ToolUnavailable
 from tools.pos.sandbox import SandboxPos

@@ -17,11 +17,15 @@ from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
 import db.tables  # noqa: F401  (registers every table on SQLModel.metadata)
-import sandbox.seed as seed_module
+import sandbox.writer as writer_module
 from db.engine import make_engine
 from db.tables import Customer, CustomerContact, PosTransaction, TransactionLine
+from sandbox.history import generate_sandbox
 from sandbox.menu import MENU_BY_SKU
-from sandbox.seed import MERCHANT_ID, PERSONAS, generate_sandbox, sample_sales, seed_database
+from sandbox.personas import PERSONAS, sandbox_customer_personas
+from sandbox.replay import sample_sales
+from sandbox.restaurant import MERCHANT_ID
+from sandbox.seed import seed_database
 
 CUSTOMERS = 250
 MONTHS = 6
@@ -97,7 +101,7 @@ def test_same_seed_same_rows_other_seed_other_rows(tmp_path: Path, seeded: Engin
 def test_fast_sqlite_path_stores_exactly_what_core_stores(
     tmp_path: Path, seeded: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(seed_module, "_FAST_SQLITE_INSERTS", False)
+    monkeypatch.setattr(writer_module, "_FAST_SQLITE_INSERTS", False)
     core = _fresh_engine(tmp_path / "core.db")
     seed_database(core, customers=CUSTOMERS, months=MONTHS, seed=42)
     assert _raw_dump(core) == _raw_dump(seeded)
@@ -198,7 +202,7 @@ def test_sample_sales_respect_age_location_and_allergies(seeded: Engine) -> None
 
 def test_sample_sales_reorders_the_customers_own_pattern(seeded: Engine) -> None:
     """The salmon regular keeps ordering salmon in replayed sales."""
-    truth = seed_module.sandbox_customer_personas(42, CUSTOMERS, MONTHS)
+    truth = sandbox_customer_personas(42, CUSTOMERS, MONTHS)
     salmon = {cid for cid, labels in truth.items() if "signature:SALMON-ENTREE" in labels}
     assert salmon
     events = sample_sales(seeded, count=600, seed=3, now=NOW, new_customer_share=0.0)

@@ -9,7 +9,7 @@ from evals.report import Gate
 from evals.segments.keyword import BM25Index, tokenize
 from evals.segments.schema import LabelExpr, load_queries
 from evals.segments.suite import precision_at_k
-from sandbox.seed import sandbox_customer_personas
+from sandbox.personas import sandbox_customer_personas
 
 
 def test_tokenize_drops_stopwords_and_folds_plurals() -> None:

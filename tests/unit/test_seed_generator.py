@@ -11,20 +11,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sandbox.menu import CATEGORIES, MENU, MENU_BY_SKU
-from sandbox.seed import (
+from db.pseudonyms import SANDBOX_PSEUDONYM_SECRET, make_pseudonym
+from sandbox.history import generate_sandbox
+from sandbox.menu import CATEGORIES, MENU, MENU_BY_SKU, TOP9_ALLERGENS
+from sandbox.personas import PERSONAS, sandbox_customer_personas
+from sandbox.restaurant import (
     DEFAULT_END,
     MERCHANT_ID,
-    PERSONAS,
     SANDBOX_LOCATIONS,
-    SANDBOX_PSEUDONYM_SECRET,
-    TOP9_ALLERGENS,
     SandboxCustomer,
     SandboxData,
     SandboxTransaction,
-    generate_sandbox,
-    make_pseudonym,
-    sandbox_customer_personas,
 )
 
 LOCATION_TZ = {loc.id: ZoneInfo(loc.timezone) for loc in SANDBOX_LOCATIONS}
