@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     pos_provider: Literal["sandbox", "square"] = "sandbox"
     square_access_token: str | None = None
     square_base_url: str | None = None
+    square_environment: Literal["sandbox", "production"] = Field(
+        default="sandbox", description="Square's API host when SQUARE_BASE_URL is unset."
+    )
     square_location_id: str | None = None
     marketing_provider: Literal["sandbox", "http"] = "sandbox"
     marketing_base_url: str | None = None

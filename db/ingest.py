@@ -25,6 +25,7 @@ class RecordedSale:
     customer_id: int | None
     merchant_id: str
     created: bool
+    source_event_id: str | None = None  # the inbox event that recorded the sale (it alone decides it)
 
 
 # Called by the worker after a sale is recorded; returns the outcome (sent | pending_review | blocked | no_offer).
@@ -66,7 +67,8 @@ def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudon
                                      PosTransaction.pos_transaction_id == sale.data.id)  # type: ignore[arg-type]
     ).scalar_one_or_none()
     if existing is not None:
-        return RecordedSale(existing.id or 0, existing.customer_id, location.merchant_id, created=False)
+        return RecordedSale(existing.id or 0, existing.customer_id, location.merchant_id, created=False,
+                            source_event_id=existing.source_event_id)
     customer_id: int | None = None
     if sale.data.customer_id:
         customer = ensure_customer(session, merchant_id=location.merchant_id,
@@ -87,7 +89,7 @@ def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudon
         for li in sale.data.line_items
     ])
     session.flush()
-    return RecordedSale(txn.id, customer_id, location.merchant_id, created=True)
+    return RecordedSale(txn.id, customer_id, location.merchant_id, created=True, source_event_id=event_id)
 
 
 def upsert_customer(session: Session, *, data: CustomerData, merchant_id: str, pseudonym_secret: str) -> Customer:

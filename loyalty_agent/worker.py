@@ -10,18 +10,18 @@ import logging
 import os
 import socket
 import threading
-from datetime import date
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from core.events import Consent, CustomerData, CustomerUpdated, SaleCompleted, parse_generic
+from core.events import CustomerUpdated, parse_generic
 from core.settings import Settings
 from db.engine import session_scope
 from db.inbox import claim_events, complete_event, fail_event
 from db.ingest import IngestError, OfferRunner, record_sale, upsert_customer
 from db.tables import InboxEvent
+from tools.errors import PermanentError
+from tools.pos.square_events import square_to_generic
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +29,15 @@ class PermanentEventError(Exception):
     """Retrying will not help (bad data that passed the webhook's checks, unknown location...)."""
 
 
-def square_to_generic(event: InboxEvent) -> SaleCompleted | CustomerUpdated | None:
-    """Map the Square events we act on; None for the ones we only acknowledge."""
-    payload: dict[str, Any] = event.payload
-    obj = (payload.get("data") or {}).get("object") or {}
-    if event.event_type in ("customer.created", "customer.updated") and "customer" in obj:
-        c = obj["customer"]
-        prefs = c.get("preferences") or {}
-        data = CustomerData(
-            customer_id=c["id"], given_name=c.get("given_name"), family_name=c.get("family_name"),
-            email=c.get("email_address"), phone=c.get("phone_number"), notes=c.get("note"),
-            consent=Consent(email=not prefs["email_unsubscribed"]) if "email_unsubscribed" in prefs else None,
-            birthday=_square_birthday(c.get("birthday")),
-        )
-        return CustomerUpdated(event="customer.updated", event_id=event.provider_event_id,
-                               created_at=payload.get("created_at") or event.received_at, data=data)
-    return None
-
-
-def _square_birthday(value: str | None) -> date | None:
-    # Square sends YYYY-MM-DD, or 0000-MM-DD when the year is unknown.
-    if not value or value.startswith("0000"):
-        return None
-    return date.fromisoformat(value)
-
-
 def process_event(engine: Engine, settings: Settings, event: InboxEvent,
                   offer_runner: OfferRunner | None = None) -> str:
     """Record one event and return its outcome. Raises PermanentEventError for bad data."""
     try:
-        parsed = square_to_generic(event) if event.provider == "square" else parse_generic(event.payload)
+        parsed = square_to_generic(event, settings) if event.provider == "square" else parse_generic(event.payload)
     except (ValidationError, KeyError, TypeError) as exc:
         raise PermanentEventError(f"payload no longer validates: {exc}") from exc
+    except PermanentError as exc:  # e.g. Square does not know the order; Square being down is retried
+        raise PermanentEventError(str(exc)) from exc
     if parsed is None:
         return "ignored"
     secret = settings.resolved_pseudonym_secret()
@@ -73,6 +50,8 @@ def process_event(engine: Engine, settings: Settings, event: InboxEvent,
             recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret)
     except IngestError as exc:
         raise PermanentEventError(str(exc)) from exc
+    if not recorded.created and recorded.source_event_id != event.id:
+        return "duplicate_sale"  # another event recorded this sale (Square: payment + order) and decides it
     if offer_runner is None or recorded.customer_id is None:
         return "no_offer"
     return offer_runner(event, recorded)

@@ -21,11 +21,7 @@ def make_pos_adapter(settings: Settings, engine: Engine, *, merchant_id: str | N
         raise ValueError("POS_PROVIDER=square needs SQUARE_ACCESS_TOKEN")
     from tools.pos.square import SquarePos  # the SDK is only imported when Square is configured
 
-    return SquarePos(
-        access_token=settings.square_access_token,
-        base_url=settings.square_base_url,
-        location_id=getattr(settings, "square_location_id", None),
-    )
+    return SquarePos.from_settings(settings)
 
 
 def make_messaging_provider(settings: Settings) -> MessagingProvider:

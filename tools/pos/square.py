@@ -1,7 +1,10 @@
 """Square adapter on the official `squareup` SDK (the Fern-generated `square.Square` client).
 
 Mapping of our POS operations onto Square:
-- get_order / get_customer: `orders.get`, `customers.get` (404 -> None);
+- get_order / get_customer: `orders.get` (RetrieveOrder), `customers.get` (404 -> None);
+  retrieve_order / retrieve_customer: the same calls returning Square's objects, a 404 being a
+  PermanentError (the webhook path turns completed orders into sales: tools.pos.square_events);
+- list_catalog / list_locations: ListCatalog (every page) and ListLocations, for the catalog sync;
 - create_promo_code: `catalog.object.upsert` of a CATALOG `DISCOUNT` named after the code
   (percentage or fixed amount) — what a cashier applies at the register;
 - attach_promo_to_customer: `customers.custom_attributes.upsert` of the code under a
@@ -16,16 +19,21 @@ The SDK's own retries are switched off (`max_retries=0`) so tenacity is the only
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from square import Square
 from square.core.api_error import ApiError
 from square.core.request_options import RequestOptions
 from square.environment import SquareEnvironment
+from square.types.catalog_object import CatalogObject
+from square.types.customer import Customer
+from square.types.location import Location
+from square.types.order import Order
 
 from tools.errors import PermanentError, RetryableError
 from tools.idempotency import error_for_status, retrying
@@ -34,12 +42,15 @@ from tools.pos.base import (
     PointsResult,
     PosCustomer,
     PosOrder,
-    PosOrderLine,
     PromoCodeResult,
     promo_code_for,
     validate_discount,
     validate_points,
 )
+from tools.pos.square_orders import order_lines
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 T = TypeVar("T")
 
@@ -83,6 +94,16 @@ class SquarePos:
 
     # -- reads -------------------------------------------------------------------------------
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> SquarePos:
+        """The adapter for the configured seller (`SQUARE_ACCESS_TOKEN`, `SQUARE_ENVIRONMENT`, ...)."""
+        if not settings.square_access_token:
+            raise PermanentError("Square is not configured: set SQUARE_ACCESS_TOKEN", code="CONFIG")
+        environment = SquareEnvironment.PRODUCTION if settings.square_environment == "production" \
+            else SquareEnvironment.SANDBOX
+        return cls(access_token=settings.square_access_token, base_url=settings.square_base_url,
+                   environment=environment, location_id=settings.square_location_id, **options)
+
     def get_order(self, pos_transaction_id: str) -> PosOrder | None:
         response = self._call(
             "square.orders.get",
@@ -92,23 +113,57 @@ class SquarePos:
         if response is None or response.order is None:
             return None
         order = response.order
-        lines = []
-        for item in order.line_items or []:
-            price = item.base_price_money.amount if item.base_price_money and item.base_price_money.amount else 0
-            sku = (item.metadata or {}).get("sku") or item.catalog_object_id or item.name or ""
-            lines.append(
-                PosOrderLine(sku=sku, name=item.name or "", quantity=_quantity(item.quantity), unit_price_cents=price)
-            )
         total = order.total_money
         return PosOrder(
             pos_transaction_id=order.id or pos_transaction_id,
             location_id=order.location_id,
             pos_customer_id=order.customer_id,
-            occurred_at=_parse_time(order.created_at),
+            occurred_at=_parse_time(order.closed_at or order.created_at),
             total_cents=(total.amount or 0) if total else 0,
             currency=str(total.currency) if total and total.currency else self._currency,
-            lines=lines,
+            lines=order_lines(order),
         )
+
+    def retrieve_order(self, order_id: str) -> Order:
+        """RetrieveOrder. Unknown order -> PermanentError (404); Square down -> ToolUnavailable."""
+        response = self._call(
+            "square.orders.get", lambda: self._client.orders.get(order_id, request_options=_NO_SDK_RETRIES)
+        )
+        if response is None or response.order is None:
+            raise PermanentError(f"Square returned no order for {order_id!r}", code="NOT_FOUND")
+        return response.order
+
+    def retrieve_customer(self, customer_id: str) -> Customer:
+        """RetrieveCustomer. Unknown customer -> PermanentError (404); Square down -> ToolUnavailable."""
+        response = self._call(
+            "square.customers.get",
+            lambda: self._client.customers.get(customer_id, request_options=_NO_SDK_RETRIES),
+        )
+        if response is None or response.customer is None:
+            raise PermanentError(f"Square returned no customer for {customer_id!r}", code="NOT_FOUND")
+        return response.customer
+
+    def list_catalog(self, types: str) -> Iterator[CatalogObject]:
+        """ListCatalog for `types` (comma-separated), every page; each page is retried on its own."""
+        cursor: str | None = None
+        while True:
+            pager = self._call(
+                "square.catalog.list",
+                functools.partial(self._client.catalog.list, cursor=cursor, types=types,
+                                  request_options=_NO_SDK_RETRIES),
+            )
+            if pager is None:
+                return
+            yield from pager.response.objects or []
+            cursor = pager.response.cursor
+            if not cursor:
+                return
+
+    def list_locations(self) -> list[Location]:
+        response = self._call(
+            "square.locations.list", lambda: self._client.locations.list(request_options=_NO_SDK_RETRIES)
+        )
+        return list(response.locations or []) if response is not None else []
 
     def get_customer(self, pos_customer_id: str) -> PosCustomer | None:
         response = self._call(
@@ -294,13 +349,6 @@ def _describe(exc: ApiError) -> str:
 
 def _first_code(exc: ApiError) -> str | None:
     return str(exc.errors[0].code) if exc.errors else None
-
-
-def _quantity(raw: str | None) -> int:
-    try:
-        return max(1, round(float(raw or "1")))
-    except ValueError:
-        return 1
 
 
 def _parse_time(raw: str | None) -> datetime | None:
