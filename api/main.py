@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from agent.runner import make_offer_runner, shutdown_agents
+from api.limits import install_input_limits
 from api.routes import catalog, customers, events, health, offers, segments, webhooks
 from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True,
 
     load_policy(settings.policy_file)  # a bad policy stops start-up with a message naming the field
     app = FastAPI(title="loyalty-agent", version="0.1.0", lifespan=lifespan)
+    install_input_limits(app, settings)
     if run_migrations:
         migrate(settings.database_url)
     app.state.settings = settings

@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+# Our own events are 4 levels deep and Square's about 8; nothing legitimate comes near 32. The bound keeps
+# a small body from becoming a deep structure for every later json.dumps/loads and validator to recurse into.
+MAX_JSON_DEPTH = 32
+
+
+class PayloadError(ValueError):
+    """The body is not JSON we will read (malformed, not UTF-8, or nested too deep)."""
+
+
+def parse_json(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`body` as JSON, refusing anything nested deeper than `max_depth` containers."""
+    try:
+        value = json.loads(body)
+    except RecursionError as exc:  # deeper than the interpreter's own limit (~1,000)
+        raise PayloadError(f"JSON nested deeper than {max_depth} levels") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    if json_depth(value, stop_after=max_depth) > max_depth:
+        raise PayloadError(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def json_depth(value: Any, *, stop_after: int | None = None) -> int:
+    """Container nesting depth of a parsed JSON value (a scalar is 0, `[]` is 1), without recursion.
+
+    Stops as soon as the depth exceeds `stop_after`, so a refusal costs no more than the part it read.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if stop_after is not None and deepest > stop_after:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
+
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
 

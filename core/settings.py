@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     square_webhook_url: str | None = None
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 256 * 1024
+    api_max_body_bytes: int = Field(default=64 * 1024, description="Body limit of every other route (api.limits).")
 
     pseudonym_secret: str | None = None
     default_merchant_id: str = Field(default="m_sandbox", description="Merchant for providers without one.")

@@ -97,6 +97,35 @@ def test_bad_signatures_are_401_and_store_nothing(live: Live) -> None:
     assert count(live, InboxEvent) == 0
 
 
+def test_odd_signature_headers_are_401_never_500(live: Live) -> None:
+    """Header bytes arrive as latin-1 text: superscript/Arabic digits and non-ASCII MACs must not crash."""
+    body = json.dumps(sale()).encode()
+    mac = sign_pos("test-secret", body).split(",")[1]
+    odd = [f"t=\u00b2,{mac}".encode("latin-1"), f"t=\u00b2,{mac}".encode(),
+           f"t={int(time.time())},v1=\u00e9".encode("latin-1"), ("t=" + "9" * 5000 + f",{mac}").encode()]
+    with live.client() as c:
+        for header in odd:
+            r = c.post("/webhooks/pos", content=body, headers={b"x-signature": header})
+            assert r.status_code == 401, (header[:40], r.text)
+    assert count(live, InboxEvent) == 0
+
+
+def nested_json(depth: int) -> bytes:
+    return ('{"a":' * depth + "1" + "}" * depth).encode()
+
+
+def test_deeply_nested_signed_json_is_400(live: Live) -> None:
+    with live.client() as c:
+        for raw in (nested_json(33), nested_json(1_000), b"[" * 100_000 + b"]" * 100_000):
+            r = post(c, None, raw=raw)
+            assert r.status_code == 400 and "nested deeper than" in r.json()["detail"], r.text
+        # Depth inside an otherwise valid event is refused the same way.
+        deep = json.loads(nested_json(40))
+        r = post(c, sale(extra=deep))
+        assert r.status_code == 400, r.text
+    assert count(live, InboxEvent) == 0
+
+
 def test_malformed_bodies_are_4xx_with_reason(live: Live) -> None:
     with live.client() as c:
         r = post(c, None, raw=b"{not json")
@@ -190,3 +219,12 @@ def test_square_webhook(database_url: str, engine: Any, tmp_path: Any) -> None:
         assert c.post("/webhooks/square", content=body, headers=headers).json()["status"] == "duplicate"
         bad = {"x-square-hmacsha256-signature": sign_square("sq-key", url + "/other", body)}
         assert c.post("/webhooks/square", content=body, headers=bad).status_code == 401
+        for garbage in (b"not base64!", "\u00e9\u00e9\u00e9\u00e9".encode("latin-1"), b"abc"):
+            r = c.post("/webhooks/square", content=body, headers={b"x-square-hmacsha256-signature": garbage})
+            assert r.status_code == 401, r.text
+        deep = ('{"a":' * 1_000 + "1" + "}" * 1_000).encode()
+        signed = {"x-square-hmacsha256-signature": sign_square("sq-key", url, deep)}
+        r = c.post("/webhooks/square", content=deep, headers=signed)
+        assert r.status_code == 400 and "nested deeper than" in r.json()["detail"], r.text
+    with Session(engine) as s:
+        assert s.execute(select(func.count()).select_from(InboxEvent)).scalar_one() == 1
