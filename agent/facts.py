@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from agent.drafting import OfferLimits
 from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
+from db.offers import FATIGUE_STATUSES, HISTORY_STATUS
 from db.tables import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
 from guardrails.context import normalize_allergen
 from guardrails.policy import Policy
@@ -81,13 +82,14 @@ def offer_history(
     exclude_offer_id: str | None = None,
     days: int = HISTORY_WINDOW_DAYS,
 ) -> list[OfferHistoryEntry]:
-    """Offers sent, scheduled or awaiting review for this customer, from any trigger or campaign."""
+    """Offers sent, scheduled or awaiting review for this customer, from any trigger or campaign
+    (db.offers.FATIGUE_STATUSES), plus messages not tied to an offer."""
     since = now - timedelta(days=days)
     offers = session.exec(
         select(Offer).where(
             col(Offer.customer_id) == customer_id,
             col(Offer.created_at) >= since,
-            col(Offer.status).in_(("sent", "approved", "pending_review", "executing")),
+            col(Offer.status).in_(FATIGUE_STATUSES),
         )
     ).all()
     entries = [
@@ -95,7 +97,7 @@ def offer_history(
             at=o.scheduled_for or o.created_at,
             channel=o.channel,  # type: ignore[arg-type]
             offer_type=o.offer_type,
-            status="pending_review" if o.status == "pending_review" else "sent",
+            status=HISTORY_STATUS[o.status],
             trigger=o.trigger,
         )
         for o in offers

@@ -1,8 +1,8 @@
 """The transaction-event offer graph.
 
-load_transaction -> update_profile -> retrieve_context -> draft_offer -> guardrails -> route:
+load_transaction -> update_profile -> retrieve_context -> draft_offer -> check_guardrails -> route:
   blocked / no offer -> record
-  escalate           -> human_review (interrupt, resumable) -> execute | guardrails (edit) | record
+  escalate           -> human_review (interrupt, resumable) -> execute | check_guardrails (edit) | record
   pass               -> execute -> record
 
 The model only ever drafts. Side effects happen in `execute`, after an approved verdict, each with
@@ -26,9 +26,9 @@ from agent.facts import jsonable, offer_id_for
 from agent.retrieval import build_draft_input, guardrail_context, read_tool_context
 from agent.state import OfferState
 from core.schemas import GuardrailReport, OfferDraft
+from db import offers
 from db.engine import session_scope
 from db.tables import Customer, Offer, PosTransaction, TransactionLine
-from db.types import utcnow
 from guardrails.engine import evaluate
 from tools.audit import record_audit
 from tools.idempotency import idempotency_key
@@ -56,6 +56,10 @@ APPROVER_ROLES = frozenset({"manager", "admin"})
 
 class ReviewError(ValueError):
     """A review decision that cannot be applied (bad action or edit)."""
+
+
+class ReviewConflict(RuntimeError):
+    """The offer is not waiting for review (decided already, or another reviewer holds it)."""
 
 
 def _audit(ctx: AgentContext, state: OfferState, node: str, outputs: dict[str, Any], **kw: Any) -> None:
@@ -158,22 +162,18 @@ def draft_offer(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, 
     if offer.make_offer:
         offer_id = offer_id_for(state["event_id"])
         with session_scope(ctx.engine) as session:
-            row = session.get(Offer, offer_id) or Offer(
-                id=offer_id,
+            offers.save_draft(
+                session,
+                offer_id=offer_id,
                 merchant_id=state["merchant_id"],
                 customer_id=state["customer_id"],
                 event_id=state["event_id"],
                 transaction_id=state["transaction_id"],
-                offer_type=offer.offer_type or "",
+                draft=offer,
+                model=result.model,
+                prompt_version=result.prompt_version,
+                fallback_reason=result.fallback_reason,
             )
-            _apply_draft(row, offer)
-            row.model, row.prompt_version, row.fallback_reason = (
-                result.model,
-                result.prompt_version,
-                result.fallback_reason,
-            )
-            row.status = "drafted"
-            session.add(row)
     _audit(
         ctx,
         state,
@@ -195,7 +195,7 @@ def draft_offer(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, 
     return {"draft": jsonable(offer), "draft_meta": meta, "offer_id": offer_id, "steps": ["draft_offer"]}
 
 
-def guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+def check_guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     offer = OfferDraft.model_validate(state["draft"])
     gctx = guardrail_context(
@@ -210,21 +210,30 @@ def guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, A
     report = evaluate(gctx)
     review = state.get("review") or {}
     verdicts = [r.model_dump(mode="json") for r in report.results]
-    if state.get("offer_id"):
+    offer_id = state.get("offer_id")
+    if offer_id:
+        to = (
+            offers.BLOCKED
+            if report.verdict == "block"
+            else offers.APPROVED
+            if _approved({**state, "verdict": report.verdict})
+            else offers.PENDING_REVIEW
+        )
         with session_scope(ctx.engine) as session:
-            row = session.get(Offer, state["offer_id"])
-            assert row is not None
-            row.verdict, row.verdicts = report.verdict, verdicts
-            row.offer_value_cents = round(gctx.offer_value_cents)
-            row.status = {"block": "blocked", "escalate": "pending_review", "pass": "approved"}[report.verdict]
-            row.scheduled_for = report.send_at
-            row.updated_at = utcnow()
-            session.add(row)
+            offers.record_verdicts(
+                session,
+                offer_id,
+                to=to,
+                verdict=report.verdict,
+                verdicts=verdicts,
+                offer_value_cents=round(gctx.offer_value_cents),
+                send_at=report.send_at,
+            )
     actor = f"reviewer:{review['reviewer']}" if review.get("action") == "edit" else "agent"
     _audit(
         ctx,
         state,
-        "guardrails",
+        "check_guardrails",
         {
             "verdict": report.verdict,
             "blocking": [r.rule for r in report.blocking],
@@ -235,7 +244,7 @@ def guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, A
         actor=actor,
         inputs=state["draft"],
     )
-    return {"verdict": report.verdict, "report": report.model_dump(mode="json"), "steps": ["guardrails"]}
+    return {"verdict": report.verdict, "report": report.model_dump(mode="json"), "steps": ["check_guardrails"]}
 
 
 def human_review(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -270,16 +279,10 @@ def human_review(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str,
         {"action": action, "note": decision.get("note"), "edited_fields": sorted((decision.get("edits") or {}).keys())},
         actor=f"reviewer:{decision.get('reviewer')}",
     )
-    if action == "reject":
+    offer_id = state.get("offer_id")
+    if action == "reject" and offer_id:
         with session_scope(ctx.engine) as session:
-            row = session.get(Offer, state.get("offer_id"))
-            if row is not None:
-                row.status, row.decided_by, row.updated_at = (
-                    "rejected",
-                    f"reviewer:{decision.get('reviewer')}",
-                    utcnow(),
-                )
-                session.add(row)
+            offers.reject(session, offer_id, reviewer=f"reviewer:{decision.get('reviewer')}")
     return update
 
 
@@ -294,7 +297,7 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         row = session.get(Offer, offer_id)
         customer = session.get(Customer, state["customer_id"])
         assert row is not None and customer is not None
-        if row.status == "sent":
+        if row.status == offers.SENT:
             return {"steps": ["execute"]}
     offer = OfferDraft.model_validate(state["draft"])
     pos = AuditedPos(ctx.pos, ctx.engine, correlation_id=state["event_id"], offer_id=offer_id)
@@ -344,14 +347,17 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             scheduled_for=send_at,
             correlation_id=state["event_id"],
         )
-        row = session.get(Offer, offer_id)
-        assert row is not None
-        row.status, row.promo_code, row.scheduled_for = "sent", promo_code, send_at
-        row.expires_at, row.updated_at = expires_at, utcnow()
-        row.decided_by = row.decided_by or (
-            "agent" if state.get("verdict") == "pass" else f"reviewer:{(state.get('review') or {}).get('reviewer')}"
+        review = state.get("review") or {}
+        offers.mark_sent(
+            session,
+            offer_id,
+            promo_code=promo_code,
+            scheduled_for=send_at,
+            expires_at=expires_at,
+            decided_by=f"reviewer:{review['reviewer']}" if review.get("action") in ("accept", "edit") else "agent",
+            verdict=report.verdict,
+            verdicts=[r.model_dump(mode="json") for r in report.results],
         )
-        session.add(row)
         record_audit(
             session,
             correlation_id=state["event_id"],
@@ -387,21 +393,6 @@ def record(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _apply_draft(row: Offer, offer: OfferDraft) -> None:
-    row.offer_type = offer.offer_type or ""
-    row.sku, row.category = offer.sku, offer.category
-    row.discount_pct, row.discount_cents, row.bonus_points = (
-        offer.discount_pct,
-        offer.discount_cents,
-        offer.bonus_points,
-    )
-    row.channel = offer.channel
-    row.sms_text, row.email_subject, row.email_body = offer.sms_text, offer.email_subject, offer.email_body
-    row.rationale, row.confidence = offer.rationale, offer.confidence
-    row.strategy = offer.strategy
-    row.updated_at = utcnow()
-
-
 def _approved(state: OfferState) -> bool:
     """pass, or escalate with an accept/edit by a person allowed to approve."""
     verdict = state.get("verdict")
@@ -425,8 +416,8 @@ def _outcome(state: OfferState) -> str:
 # ------------------------------------------------------------------------------------------- routers
 
 
-def route_after_draft(state: OfferState) -> Literal["guardrails", "record"]:
-    return "guardrails" if (state.get("draft") or {}).get("make_offer") else "record"
+def route_after_draft(state: OfferState) -> Literal["check_guardrails", "record"]:
+    return "check_guardrails" if (state.get("draft") or {}).get("make_offer") else "record"
 
 
 def route_after_guardrails(state: OfferState) -> Literal["execute", "human_review", "record"]:
@@ -437,13 +428,13 @@ def route_after_guardrails(state: OfferState) -> Literal["execute", "human_revie
     return "human_review"
 
 
-def route_after_review(state: OfferState) -> Literal["guardrails", "execute", "record"]:
+def route_after_review(state: OfferState) -> Literal["check_guardrails", "execute", "record"]:
     action = (state.get("review") or {}).get("action")
     if action == "reject":
         return "record"
     if action == "edit":
-        return "guardrails"  # an edit is re-checked by the same rules before anything executes
-    return "execute" if _approved(state) else "guardrails"
+        return "check_guardrails"  # an edit is re-checked by the same rules before anything executes
+    return "execute" if _approved(state) else "check_guardrails"
 
 
 # ------------------------------------------------------------------------------------------- builder
@@ -453,7 +444,7 @@ builder.add_node(load_transaction)
 builder.add_node(update_profile)
 builder.add_node(retrieve_context)
 builder.add_node(draft_offer)
-builder.add_node(guardrails)
+builder.add_node(check_guardrails)
 builder.add_node(human_review)
 builder.add_node(execute)
 builder.add_node(record)
@@ -462,7 +453,7 @@ builder.add_edge("load_transaction", "update_profile")
 builder.add_edge("update_profile", "retrieve_context")
 builder.add_edge("retrieve_context", "draft_offer")
 builder.add_conditional_edges("draft_offer", route_after_draft)
-builder.add_conditional_edges("guardrails", route_after_guardrails)
+builder.add_conditional_edges("check_guardrails", route_after_guardrails)
 builder.add_conditional_edges("human_review", route_after_review)
 builder.add_edge("execute", "record")
 builder.add_edge("record", END)

@@ -7,18 +7,21 @@ import threading
 from typing import Any
 
 from langgraph.types import Command
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from agent.checkpointer import make_checkpointer
 from agent.context import AgentContext
-from agent.graph import compile_with
+from agent.graph import ReviewConflict, compile_with
 from core.settings import Settings
+from db import inbox, offers
+from db.engine import session_scope
 from db.ingest import OfferRunner, RecordedSale
 from db.tables import InboxEvent, Offer
 from db.types import utcnow
 from guardrails.policy import load_policy
+from profiles.features import ProfileFeatures
+from profiles.fit import customer_features
 from tools.errors import ToolUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,26 +58,38 @@ class OfferAgent:
         return str(result.get("outcome") or "no_offer")
 
     def review(self, offer: Offer, decision: dict[str, Any]) -> str:
-        """Resume an escalated decision with a reviewer's decision; returns the new outcome."""
+        """Claim the offer for this reviewer (compare-and-set, with a lease), resume the escalated
+        decision with theirs and return the new outcome. Raises ReviewConflict when the offer is not
+        waiting for review; whatever fails, the offer never stays `reviewing`."""
         assert offer.event_id is not None
         config = self.config(offer.event_id)
+        reviewer = f"reviewer:{decision.get('reviewer')}"
+        if not offers.claim_review(self.ctx.engine, offer.id, reviewer=reviewer,
+                                   lease_s=self.ctx.settings.review_lease_s):
+            raise ReviewConflict(f"offer {offer.id} is not pending_review")
         try:
             result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
         except ToolUnavailable:
             # The decision is made and checkpointed; the POS/provider is down. Hand the thread back to
             # the worker, which resumes it at `execute` with the same idempotency keys.
-            with Session(self.ctx.engine) as session:
-                session.execute(update(Offer).where(col(Offer.id) == offer.id).values(status="approved"))
-                session.execute(update(InboxEvent).where(col(InboxEvent.id) == offer.event_id).values(
-                    status="queued", outcome="execution_queued", attempts=0, next_attempt_at=utcnow(),
-                    locked_by=None, locked_until=None))
-                session.commit()
-            return "execution_queued"
+            with session_scope(self.ctx.engine) as session:
+                offers.hand_to_worker(session, offer.id)
+                inbox.requeue_for_execution(session, event_id=offer.event_id)
+            return inbox.OUTCOME_EXECUTION_QUEUED
+        except BaseException:
+            offers.release_review(self.ctx.engine, offer.id)
+            raise
         outcome = "pending_review" if result.get("__interrupt__") else str(result.get("outcome"))
-        with Session(self.ctx.engine) as session:
-            session.execute(update(InboxEvent).where(col(InboxEvent.id) == offer.event_id).values(outcome=outcome))
-            session.commit()
+        with session_scope(self.ctx.engine) as session:
+            inbox.record_outcome(session, event_id=offer.event_id, outcome=outcome)
         return outcome
+
+    def profile_features(self, *, merchant_id: str, customer_id: int) -> ProfileFeatures | None:
+        """The guest's profile features as of now, from the merchant's fitted model (None: no visits yet)."""
+        with Session(self.ctx.engine) as session:
+            return customer_features(
+                session, customer_id=customer_id, model=self.ctx.merchant_model(merchant_id), now=self.ctx.now()
+            )
 
     def close(self) -> None:
         if self.ctx.indexer is not None:

@@ -1,4 +1,6 @@
-"""Per-request resources as `Annotated` dependencies."""
+"""Per-request resources as `Annotated` dependencies: settings, database, API key roles, and the
+process-wide offer agent with the infrastructure it holds (vector store, embedder). Routes take these
+as parameters; none of them builds the agent or opens a store itself."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.runner import OfferAgent, get_agent
 from core.settings import Settings
 from db.crud import hash_api_key
 from db.tables import ApiKey
+from vectorstore.embeddings import Embedder
+from vectorstore.store import VectorStore
 
 ROLES = ("associate", "marketer", "manager", "admin")
 
@@ -35,6 +40,27 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_agent_dep(settings: SettingsDep, engine: EngineDep) -> OfferAgent:
+    """The offer agent of this process (built on first use, shared with the in-process worker)."""
+    return get_agent(settings, engine)
+
+
+AgentDep = Annotated[OfferAgent, Depends(get_agent_dep)]
+
+
+def get_vector_store_dep(agent: AgentDep) -> VectorStore | None:
+    """The agent's vector store (one per process: the embedded engine allows a single opener)."""
+    return agent.ctx.vector_store
+
+
+def get_embedder_dep(agent: AgentDep) -> Embedder | None:
+    return agent.ctx.embedder
+
+
+VectorStoreDep = Annotated[VectorStore | None, Depends(get_vector_store_dep)]
+EmbedderDep = Annotated[Embedder | None, Depends(get_embedder_dep)]
 
 
 def request_api_key(request: Request) -> str | None:

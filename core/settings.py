@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     worker_max_attempts: int = 5
     worker_backoff_base_s: float = 2.0
     worker_lease_s: float = 120.0
+    review_lease_s: float = Field(
+        default=300.0, gt=0, description="How long a reviewer holds an offer in `reviewing` before it is requeued."
+    )
 
     ui_session_secret: str | None = Field(default=None, description="Signs /ui session cookies; unset = generated.")
     ui_session_ttl_s: int = Field(default=8 * 3600, ge=60, description="A /ui login lasts this long.")

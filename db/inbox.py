@@ -1,4 +1,19 @@
-"""The durable webhook inbox: enqueue (deduplicated), claim, complete, fail with backoff."""
+"""The durable webhook inbox: enqueue (deduplicated), claim, complete, fail with backoff.
+
+Every write of `inbox_event.status` goes through the functions below.
+
+Row life cycle (`inbox_event.status`):
+    (webhook) queued --claim_events--> processing --complete_event--> done
+                 ^                          |  --fail_event, attempts left--> queued (backoff)
+                 |                          |  --fail_event, permanent / out of attempts--> failed
+                 |                          +--lease expired (worker died)--> claimable again
+                 +--requeue_for_execution-- done (a review accepted while the POS was down)
+
+While a row is `processing`, `locked_by`/`locked_until` are the worker's lease; completing or failing
+checks the lease (compare-and-set), so a worker that lost it changes nothing. `outcome` records what
+the decision came to (sent | pending_review | blocked | rejected | no_offer | profile_updated |
+execution_queued ...); a review or a profile re-check updates it after the event is done.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +30,14 @@ from sqlmodel import Session, col
 
 from db.tables import InboxEvent
 from db.types import utcnow
+
+QUEUED = "queued"
+PROCESSING = "processing"
+DONE = "done"
+FAILED = "failed"
+INBOX_STATUSES: tuple[str, ...] = (QUEUED, PROCESSING, DONE, FAILED)
+
+OUTCOME_EXECUTION_QUEUED = "execution_queued"
 
 
 def new_event_id() -> str:
@@ -37,7 +60,7 @@ def enqueue_event(session: Session, *, provider: str, provider_event_id: str, ev
     now = utcnow()
     row = {
         "id": new_event_id(), "provider": provider, "provider_event_id": provider_event_id,
-        "event_type": event_type, "merchant_id": merchant_id, "payload": payload, "status": "queued",
+        "event_type": event_type, "merchant_id": merchant_id, "payload": payload, "status": QUEUED,
         "attempts": 0, "next_attempt_at": now, "received_at": now,
     }
     dialect = session.get_bind().dialect.name
@@ -76,8 +99,8 @@ def claim_events(engine: Engine, *, worker_id: str, limit: int = 10, lease_s: fl
     """
     now = utcnow()
     due = or_(
-        (InboxEvent.status == "queued") & (InboxEvent.next_attempt_at <= now),  # type: ignore[arg-type,operator]
-        (InboxEvent.status == "processing") & (InboxEvent.locked_until < now),  # type: ignore[arg-type,operator]
+        (InboxEvent.status == QUEUED) & (InboxEvent.next_attempt_at <= now),  # type: ignore[arg-type,operator]
+        (InboxEvent.status == PROCESSING) & (InboxEvent.locked_until < now),  # type: ignore[arg-type,operator]
     )
     with Session(engine, expire_on_commit=False) as session:
         query = (select(col(InboxEvent.id)).where(due).where(InboxEvent.attempts < max_attempts)  # type: ignore[arg-type,operator]
@@ -91,7 +114,7 @@ def claim_events(engine: Engine, *, worker_id: str, limit: int = 10, lease_s: fl
         lease = now + timedelta(seconds=lease_s)
         result = session.execute(
             update(InboxEvent).where(InboxEvent.id.in_(ids)).where(due)  # type: ignore[attr-defined]
-            .values(status="processing", locked_by=worker_id, locked_until=lease,
+            .values(status=PROCESSING, locked_by=worker_id, locked_until=lease,
                     attempts=InboxEvent.attempts + 1)
             .returning(col(InboxEvent.id))
         )
@@ -107,8 +130,8 @@ def complete_event(engine: Engine, *, event_id: str, worker_id: str, outcome: st
     with Session(engine) as session:
         result = session.execute(
             update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_by == worker_id,  # type: ignore[arg-type]
-                                     InboxEvent.status == "processing")  # type: ignore[arg-type]
-            .values(status="done", outcome=outcome, processed_at=utcnow(), locked_until=None, last_error=None)
+                                     InboxEvent.status == PROCESSING)  # type: ignore[arg-type]
+            .values(status=DONE, outcome=outcome, processed_at=utcnow(), locked_until=None, last_error=None)
         )
         session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -124,7 +147,7 @@ def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, att
     """Record the error; requeue with backoff, or mark failed when attempts are exhausted/permanent."""
     final = permanent or attempts >= max_attempts
     next_at: datetime = utcnow() + timedelta(seconds=backoff_delay(attempts, base_s=backoff_base_s))
-    status = "failed" if final else "queued"
+    status = FAILED if final else QUEUED
     with Session(engine) as session:
         session.execute(
             update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_by == worker_id)  # type: ignore[arg-type]
@@ -133,3 +156,26 @@ def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, att
         )
         session.commit()
     return status
+
+
+def requeue_for_execution(session: Session, *, event_id: str) -> bool:
+    """done|failed -> queued (outcome `execution_queued`, attempts reset): a decision was taken but its
+    execution could not finish here (POS down during a review); the worker resumes the graph. The
+    caller commits, together with the offer's own transition."""
+    result = session.execute(
+        update(InboxEvent).where(InboxEvent.id == event_id,  # type: ignore[arg-type]
+                                 col(InboxEvent.status).in_((DONE, FAILED)))
+        .values(status=QUEUED, outcome=OUTCOME_EXECUTION_QUEUED, attempts=0, next_attempt_at=utcnow(),
+                locked_by=None, locked_until=None, processed_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_outcome(session: Session, *, event_id: str, outcome: str) -> bool:
+    """The decision of a finished event moved on (reviewed, re-checked): store its new outcome.
+    Only a `done` row changes; a queued or running one will record its own outcome."""
+    result = session.execute(
+        update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.status == DONE)  # type: ignore[arg-type]
+        .values(outcome=outcome)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

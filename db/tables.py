@@ -162,7 +162,7 @@ class Offer(SQLModel, table=True):
     transaction_id: int | None = Field(default=None, foreign_key="pos_transaction.id")
     campaign_id: str | None = None
     trigger: str = "transaction"  # transaction | campaign
-    # drafted | pending_review | approved | blocked | rejected | executing | sent | failed
+    # Lifecycle and its transitions: db/offers.py (the only writer of `status`).
     status: str = Field(default="drafted", index=True, max_length=24)
     strategy: str | None = None  # favourite | complement | win_back | birthday | bonus_points
     offer_type: str  # percent_off_item | amount_off_item | bonus_points | free_item | percent_off_category
@@ -172,6 +172,7 @@ class Offer(SQLModel, table=True):
     discount_cents: int | None = None
     bonus_points: int | None = None
     offer_value_cents: int = 0
+    expires_in_days: int | None = None
     expires_at: datetime | None = _ts()
     channel: str = "sms"  # sms | email
     sms_text: str | None = Field(default=None, sa_type=Text)
@@ -186,7 +187,10 @@ class Offer(SQLModel, table=True):
     verdicts: list[dict[str, Any]] = _json(list, nullable=False)
     promo_code: str | None = None
     scheduled_for: datetime | None = _ts()
-    decided_by: str | None = None
+    decided_by: str | None = None  # whose decision executed or rejected it: agent | reviewer:<key id>
+    reviewed_by_marketer: str | None = None  # reviewer:<key id> whose copy edit awaits a manager's accept
+    review_locked_by: str | None = None  # reviewer holding the `reviewing` lease
+    reviewing_until: datetime | None = _ts()  # end of that lease
     created_at: datetime = _created()
     updated_at: datetime = _created()
 

@@ -72,13 +72,14 @@ def serve(
     import uvicorn
 
     from api.main import create_app
+    from loyalty_agent.services import in_process
 
     _setup_logging()
     settings = get_settings()
     if settings.is_sqlite and workers > 1:
         typer.echo("SQLite allows one worker; using 1 (use PostgreSQL for more)")
         workers = 1
-    application = create_app(settings, start_workers=workers)
+    application = create_app(settings, background=in_process(workers))
     typer.echo(f"POS webhook secret (X-Signature HMAC key): {settings.resolved_pos_webhook_secret()}")
     uvicorn.run(application, host=host, port=port, log_level="info")
 
@@ -88,30 +89,18 @@ def worker(
     count: Annotated[int, typer.Option(min=1, help="Worker threads in this process.")] = 1,
 ) -> None:
     """Run inbox worker(s) only (scale-out next to `serve --workers 0`)."""
-    from agent.runner import make_offer_runner
-    from loyalty_agent.worker import Worker
+    from agent.runner import shutdown_agents
+    from loyalty_agent.services import BackgroundServices
 
     _setup_logging()
-    settings = get_settings()
-    engine = _engine()
-    runner = make_offer_runner(settings, engine)
-    from loyalty_agent.sender import MessageSender
-
-    pool: list[Worker | MessageSender] = [Worker(engine, settings, offer_runner=runner) for _ in range(count)]
-    pool.append(MessageSender(engine, settings))
-    threads = [w.start_thread() for w in pool]
+    services = BackgroundServices(get_settings(), _engine(), workers=count).start()
 
     def _stop(*_args: object) -> None:
-        for w in pool:
-            w.stop()
+        services.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    for t in threads:
-        while t.is_alive():
-            t.join(timeout=0.5)
-    from agent.runner import shutdown_agents
-
+    services.wait()
     shutdown_agents()
 
 
@@ -127,7 +116,7 @@ def replay(
     import httpx
 
     from api.signatures import sign_pos
-    from sandbox.replay import sample_sales
+    from sandbox.seed import sample_sales
 
     settings = get_settings()
     secret = settings.resolved_pos_webhook_secret()

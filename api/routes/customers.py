@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from sqlmodel import Session, col, or_, select
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import AssociateOrManager, EngineDep, SettingsDep
+from api.deps import AgentDep, AssociateOrManager, SessionDep, SettingsDep
 from db.tables import Customer, CustomerContact
+from profiles.features import ProfileFeatures
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -62,24 +62,7 @@ def _find(session: Session, ref: str, merchant_id: str) -> Customer:
     return customer
 
 
-def customer_summary(engine: Any, settings: Any, ref: str, *, with_contact: bool) -> CustomerOut:
-    from agent.runner import get_agent
-    from profiles.features import compute_features
-    from profiles.fit import load_visits
-
-    agent = get_agent(settings, engine)
-    with Session(engine) as session:
-        customer = _find(session, ref, settings.default_merchant_id)
-        assert customer.id is not None
-        visits = load_visits(session, customer_id=customer.id)
-        contact = session.get(CustomerContact, customer.id) if with_contact else None
-    features = (
-        compute_features(
-            visits, model=agent.ctx.merchant_model(customer.merchant_id), now=agent.ctx.now(), customer_id=customer.id
-        )
-        if visits
-        else None
-    )
+def customer_out(customer: Customer, features: ProfileFeatures | None, contact: CustomerContact | None) -> CustomerOut:
     rhythm = None
     if features and features.median_interval_days:
         rhythm = f"visits about every {round(features.median_interval_days)} days"
@@ -128,10 +111,12 @@ def customer_summary(engine: Any, settings: Any, ref: str, *, with_contact: bool
 
 
 @router.get("/{customer_id}", response_model=CustomerOut, response_model_exclude_none=False)
-async def read_customer(
-    customer_id: str, key: AssociateOrManager, settings: SettingsDep, engine: EngineDep
+def read_customer(
+    customer_id: str, key: AssociateOrManager, settings: SettingsDep, session: SessionDep, agent: AgentDep
 ) -> CustomerOut:
-    """Profile summary; contact PII only for managers."""
-    return await run_in_threadpool(
-        customer_summary, engine, settings, customer_id, with_contact=key.role in ("manager", "admin")
-    )
+    """Profile summary; contact PII only for managers. (Sync: features are computed in the thread pool.)"""
+    customer = _find(session, customer_id, settings.default_merchant_id)
+    assert customer.id is not None
+    features = agent.profile_features(merchant_id=customer.merchant_id, customer_id=customer.id)
+    contact = session.get(CustomerContact, customer.id) if key.role in ("manager", "admin") else None
+    return customer_out(customer, features, contact)

@@ -7,18 +7,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, MarketerOrManager, SessionDep, SettingsDep
+from agent.graph import EDITABLE_FIELDS, ReviewConflict, ReviewError
+from api.deps import AgentDep, EngineDep, MarketerOrManager, SessionDep, SettingsDep
 from core.schemas import OfferDraft
+from db import offers
+from db.offers import draft_from_row
 from db.tables import AuditEvent, Customer, Offer
-from db.types import utcnow
 
 router = APIRouter(prefix="/offers", tags=["offers"])
-
-OFFER_STATUSES = ("drafted", "pending_review", "approved", "blocked", "rejected", "sent", "reviewing")
 
 
 class AuditOut(BaseModel):
@@ -131,10 +130,12 @@ def list_offers(
     _key: MarketerOrManager,
     status_: str | None = Query(default=None, alias="status", description="Filter by status."),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0, le=1_000_000),
+    offset: int = Query(default=0, ge=0),
 ) -> list[OfferOut]:
-    if status_ is not None and status_ not in OFFER_STATUSES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"status must be one of {list(OFFER_STATUSES)}")
+    if status_ is not None and status_ not in offers.OFFER_STATUSES:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"status must be one of {list(offers.OFFER_STATUSES)}"
+        )
     query = select(Offer, Customer.pseudonym).join(Customer, col(Customer.id) == col(Offer.customer_id))
     if status_:
         query = query.where(col(Offer.status) == status_)
@@ -155,15 +156,12 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/{offer_id}/review", response_model=OfferOut)
-async def review_offer(
-    offer_id: str, body: ReviewIn, key: MarketerOrManager, settings: SettingsDep, engine: EngineDep
+def review_offer(
+    offer_id: str, body: ReviewIn, key: MarketerOrManager, settings: SettingsDep, engine: EngineDep, agent: AgentDep
 ) -> OfferOut:
     """Managers accept, edit or reject; marketers may edit copy and reject (an edit by a marketer goes
     back to the review queue for a manager unless the rules then pass it). Edits are re-checked by the
-    guardrails before anything executes."""
-    from agent.graph import EDITABLE_FIELDS, ReviewError
-    from agent.runner import get_agent
-
+    guardrails before anything executes. (Sync: the graph resumes in the thread pool.)"""
     if key.role == "marketer" and body.action == "accept":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "marketers may edit or reject; a manager accepts")
     if body.action == "edit":
@@ -177,56 +175,21 @@ async def review_offer(
             )
     with Session(engine, expire_on_commit=False) as session:
         offer, _ = _load(session, offer_id)
-        if body.action == "edit":
-            current = {
-                "make_offer": True,
-                "offer_type": offer.offer_type,
-                "sku": offer.sku,
-                "category": offer.category,
-                "discount_pct": offer.discount_pct,
-                "discount_cents": offer.discount_cents,
-                "bonus_points": offer.bonus_points,
-                "channel": offer.channel,
-                "sms_text": offer.sms_text,
-                "email_subject": offer.email_subject,
-                "email_body": offer.email_body,
-            }
-            try:
-                OfferDraft.model_validate({**current, **body.edits})
-            except ValidationError as exc:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
-                ) from exc
-        # Claim the review (compare-and-set) so two reviewers never resume the same decision twice.
-        claimed = session.execute(
-            update(Offer)
-            .where(col(Offer.id) == offer_id, col(Offer.status) == "pending_review")
-            .values(status="reviewing", updated_at=utcnow())
-        )
-        session.commit()
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            raise HTTPException(status.HTTP_409_CONFLICT, f"offer is {offer.status!r}, not pending_review")
+    if body.action == "edit":
+        try:
+            OfferDraft.model_validate({**draft_from_row(offer).model_dump(), **body.edits})
+        except ValidationError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+            ) from exc
     decision = {"action": body.action, "edits": body.edits, "note": body.note, "reviewer": key.id, "role": key.role}
-    agent = get_agent(settings, engine)
     try:
-        await run_in_threadpool(agent.review, offer, decision)
+        agent.review(offer, decision)
+    except ReviewConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"offer is {offer.status!r}, not pending_review") from exc
     except (ReviewError, ValidationError) as exc:
-        _release(engine, offer_id)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    except Exception:
-        _release(engine, offer_id)
-        raise
     with Session(engine) as session:
         offer, pseudonym = _load(session, offer_id)
         return offer_out(offer, pseudonym, _audit_trail(session, offer))
-
-
-def _release(engine: Any, offer_id: str) -> None:
-    with Session(engine) as session:
-        session.execute(
-            update(Offer)
-            .where(col(Offer.id) == offer_id, col(Offer.status) == "reviewing")
-            .values(status="pending_review")
-        )
-        session.commit()

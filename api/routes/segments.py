@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, Marketer, SettingsDep
+from api.deps import EmbedderDep, Marketer, SettingsDep, VectorStoreDep
+from vectorstore.embeddings import Embedder
+from vectorstore.store import VectorStore
 
 router = APIRouter(prefix="/segments", tags=["segments"])
 
@@ -23,15 +22,9 @@ class SegmentHit(BaseModel):
     summary: str | None = None
 
 
-def search(settings: Any, engine: Any, q: str, limit: int) -> list[SegmentHit]:
-    from agent.runner import get_agent
-
-    agent = get_agent(settings, engine)
-    store, embedder = agent.ctx.vector_store, agent.ctx.embedder
-    if store is None or embedder is None:
-        return []
+def search(store: VectorStore, embedder: Embedder, *, merchant_id: str, q: str, limit: int) -> list[SegmentHit]:
     vector = embedder.embed([q])[0]
-    hits = store.search_profiles(vector, merchant_id=settings.default_merchant_id, limit=limit)
+    hits = store.search_profiles(vector, merchant_id=merchant_id, limit=limit)
     return [
         SegmentHit(
             customer=h.pseudonym,
@@ -47,11 +40,15 @@ def search(settings: Any, engine: Any, q: str, limit: int) -> list[SegmentHit]:
 
 
 @router.get("/search", response_model=list[SegmentHit])
-async def segment_search(
+def segment_search(
     key: Marketer,
     settings: SettingsDep,
-    engine: EngineDep,
+    store: VectorStoreDep,
+    embedder: EmbedderDep,
     q: str = Query(min_length=2, max_length=500, description="e.g. 'wine lovers on weekends'"),
     limit: int = Query(default=20, ge=1, le=200),
 ) -> list[SegmentHit]:
-    return await run_in_threadpool(search, settings, engine, q, limit)
+    """Sync on purpose: embedding and the vector query run in FastAPI's thread pool."""
+    if store is None or embedder is None:
+        return []
+    return search(store, embedder, merchant_id=settings.default_merchant_id, q=q, limit=limit)

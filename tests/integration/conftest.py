@@ -86,12 +86,13 @@ class Live:
 def live(database_url: str, engine: Engine, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Live]:
     """API + one in-process worker (no offer graph unless the test asks via the `with_graph` marker)."""
     from api.main import create_app
+    from loyalty_agent.services import in_process
 
     settings = make_settings(database_url, tmp_path)
     add_minimal_merchant(engine)
     with session_scope(engine) as session:
         _, manager = create_api_key(session, role="manager")
         _, associate = create_api_key(session, role="associate")
-    app = create_app(settings, start_workers=1)
+    app = create_app(settings, background=in_process(workers=1))
     with ServerThread(app) as server:
         yield Live(server.url, settings, app.state.engine, manager, associate)

@@ -17,8 +17,7 @@ from api.signatures import sign_pos
 from db.crud import create_api_key
 from db.engine import session_scope
 from db.tables import Customer, OutboundMessage, PromoCode
-from sandbox.replay import sample_sales
-from sandbox.seed import seed_database
+from sandbox.seed import sample_sales, seed_database
 from tests.integration.conftest import ServerThread, make_settings
 
 
@@ -29,6 +28,7 @@ def _auth(key: str) -> dict[str, str]:
 @pytest.fixture
 def reviewed_server(database_url: str, engine: Engine, tmp_path: Path) -> Any:
     from api.main import create_app
+    from loyalty_agent.services import in_process
 
     seed_database(engine, customers=200, months=12, seed=17)
     with session_scope(engine) as s:
@@ -38,7 +38,7 @@ def reviewed_server(database_url: str, engine: Engine, tmp_path: Path) -> Any:
     policy = tmp_path / "policy.yaml"
     policy.write_text("escalation:\n  high_value_tiers: [member, silver, gold, vip]\n")
     settings = make_settings(database_url, tmp_path, index_on_start=False, policy_file=policy)
-    app = create_app(settings, start_workers=1)
+    app = create_app(settings, background=in_process(workers=1))
     with ServerThread(app) as server:
         yield server, keys, vips
 

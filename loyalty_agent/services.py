@@ -1,0 +1,86 @@
+"""Background services of a process: inbox workers, the message sender, the initial vector index.
+
+`serve` hands `in_process(workers)` to the API app, which starts them with its lifespan; `worker` runs
+them on their own. The API package never imports this module (it sits below the roof).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from agent.indexing import reindex_all
+from agent.runner import get_agent, make_offer_runner
+from core.settings import Settings
+from loyalty_agent.sender import MessageSender
+from loyalty_agent.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+def start_background_index(settings: Settings, engine: Engine) -> threading.Thread:
+    """Build profiles + vectors once if the store is empty, without holding up start-up: decisions
+    made meanwhile simply have fewer similar guests to draw complements from."""
+
+    def run() -> None:
+        try:
+            agent = get_agent(settings, engine)
+            n = reindex_all(settings, only_if_empty=True, store=agent.ctx.vector_store, embedder=agent.ctx.embedder)
+            if n:
+                log.info("background index built: %d customer profiles", n)
+        except Exception:
+            log.exception("background indexing failed; run `loyalty-agent reindex`")
+
+    thread = threading.Thread(target=run, name="initial-index", daemon=True)
+    thread.start()
+    return thread
+
+
+class BackgroundServices:
+    """`workers` inbox workers plus one message sender, as threads of this process."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, workers: int) -> None:
+        runner = make_offer_runner(settings, engine)
+        self.pool: list[Worker | MessageSender] = [
+            Worker(engine, settings, offer_runner=runner) for _ in range(workers)
+        ]
+        self.pool.append(MessageSender(engine, settings))
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> BackgroundServices:
+        self.threads = [w.start_thread() for w in self.pool]
+        return self
+
+    def request_stop(self) -> None:
+        for w in self.pool:
+            w.stop()
+
+    def stop(self) -> None:
+        """Stop and wait for every service to finish its current item."""
+        self.request_stop()
+        for w in self.pool:
+            w.join()
+
+    def wait(self) -> None:
+        """Block until every service has stopped (after `request_stop`, e.g. from a signal handler)."""
+        for thread in self.threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+
+
+def in_process(workers: int) -> Callable[[Settings, Engine], Callable[[], None]]:
+    """For `create_app(background=...)`: start `workers` workers + the sender (none when 0) and, if the
+    settings ask for it, the initial index build; returns the function that stops them."""
+
+    def start(settings: Settings, engine: Engine) -> Callable[[], None]:
+        if workers <= 0:
+            return lambda: None
+        services = BackgroundServices(settings, engine, workers=workers).start()
+        if settings.index_on_start:
+            start_background_index(settings, engine)
+        return services.stop
+
+    return start
