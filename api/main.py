@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from agent.runner import shutdown_agents
+from api.limits import install_input_limits
 from api.routes import catalog, customers, events, health, offers, segments, ui, webhooks
 from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
@@ -43,6 +44,7 @@ def create_app(
 
     load_policy(settings.policy_file)  # a bad policy stops start-up with a message naming the field
     app = FastAPI(title="loyalty-agent", version="0.1.0", lifespan=lifespan)
+    install_input_limits(app, settings)
     if run_migrations:
         migrate(settings.database_url)
     app.state.settings = settings

@@ -130,7 +130,7 @@ def list_offers(
     _key: MarketerOrManager,
     status_: str | None = Query(default=None, alias="status", description="Filter by status."),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=1_000_000),
 ) -> list[OfferOut]:
     if status_ is not None and status_ not in offers.OFFER_STATUSES:
         raise HTTPException(
