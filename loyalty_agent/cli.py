@@ -116,7 +116,7 @@ def replay(
     import httpx
 
     from api.signatures import sign_pos
-    from sandbox.seed import sample_sales
+    from sandbox.replay import sample_sales
 
     settings = get_settings()
     secret = settings.resolved_pos_webhook_secret()

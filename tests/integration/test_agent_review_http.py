@@ -17,7 +17,8 @@ from api.signatures import sign_pos
 from db.crud import create_api_key
 from db.engine import session_scope
 from db.tables import Customer, OutboundMessage, PromoCode
-from sandbox.seed import sample_sales, seed_database
+from sandbox.replay import sample_sales
+from sandbox.seed import seed_database
 from tests.integration.conftest import ServerThread, make_settings
 
 
