@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from agent.runner import shutdown_agents
 from api.limits import install_input_limits
-from api.routes import catalog, customers, events, health, offers, segments, webhooks
+from api.routes import catalog, customers, events, health, offers, segments, ui, webhooks
 from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
 from guardrails.policy import load_policy
@@ -62,4 +62,5 @@ def create_app(
 
     for module in (health, webhooks, events, offers, customers, segments, catalog):
         app.include_router(module.router)
+    ui.register(app)
     return app

@@ -1,0 +1,269 @@
+"""The review workspace: server-rendered pages under /ui (Jinja2, a little plain JavaScript).
+
+- `/ui/login` (API key -> session cookie), `/ui/logout`;
+- `/ui/review`: the queue, filtered by trigger, strategy, escalating rule and age (marketer, manager);
+- `/ui/offers/{id}`: guest context (pseudonymous), rationale, verdicts with evidence, audit trail
+  with reviewers and before/after values, the copy with a live check, and the review buttons the
+  caller's role may use. Reviews go through the same review path as `POST /offers/{id}/review`;
+- `/ui/guest`: the associate's view (`api.routes.ui_guest`).
+
+Every template is autoescaped: guest-facing copy is model output and is shown, never run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EngineDep, SettingsDep, active_api_key
+from api.ui import offer_view
+from api.ui.session import (
+    LOGIN_COOKIE,
+    LOGIN_NONCE_TTL_S,
+    SESSION_COOKIE,
+    LoginRequired,
+    PageError,
+    SessionSigner,
+    UiSession,
+    action_session,
+    login_csrf_ok,
+    login_nonce,
+    new_session_cookie,
+    page_session,
+    read_session,
+    set_cookie,
+    signer,
+)
+from db.review_queue import QueueFilters, queue_facets, review_queue
+from db.types import utcnow
+
+API_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(API_DIR / "templates"), autoescape=True, undefined=jinja2.ChainableUndefined
+)
+REVIEW_ROLES = ("marketer", "manager")
+GUEST_ROLES = ("associate", "manager")
+ANY_ROLE = ("associate", "marketer", "manager")
+AGE_CHOICES = ((1.0, "1 hour"), (24.0, "1 day"), (72.0, "3 days"), (168.0, "1 week"))
+
+router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
+
+ReviewerPage = Annotated[UiSession, Depends(page_session(*REVIEW_ROLES))]
+ReviewerAction = Annotated[UiSession, Depends(action_session(*REVIEW_ROLES))]
+
+
+def render(request: Request, name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("ui", None)
+    context["url_for"] = request.url_for
+    html = TEMPLATES.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=http_status, headers={"cache-control": "no-store"})
+
+
+def _home(role: str) -> str:
+    return "/ui/guest" if role == "associate" else "/ui/review"
+
+
+def _safe_next(next_path: str | None, role: str) -> str:
+    """Only our own pages: never an absolute or protocol-relative URL (no open redirect)."""
+    if next_path and next_path.startswith("/ui/") and not next_path.startswith("//") and "\\" not in next_path:
+        return next_path
+    return _home(role)
+
+
+# -------------------------------------------------------------------------------- login / logout
+
+
+@router.get("")
+@router.get("/")
+def ui_home(request: Request) -> RedirectResponse:
+    ui = read_session(request)
+    return RedirectResponse("/ui/login" if ui is None else _home(ui.role), status.HTTP_303_SEE_OTHER)
+
+
+def _login_page(request: Request, *, next_path: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    nonce, fresh = login_nonce(request)
+    response = render(request, "login.html", status_code, csrf_token=signer(request).tag("login", nonce),
+                      next_path=next_path, error=error)
+    if fresh:
+        set_cookie(request, response, LOGIN_COOKIE, nonce, max_age=LOGIN_NONCE_TTL_S, path="/ui/login")
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
+    return _login_page(request, next_path=next)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    api_key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    if not login_csrf_ok(request, csrf_token):
+        return _login_page(request, next_path=next, status_code=status.HTTP_403_FORBIDDEN,
+                           error="The login form expired; please try again.")
+    with Session(request.app.state.engine) as db:
+        key = active_api_key(db, api_key.strip()) if api_key.strip() else None
+    if key is None:
+        return _login_page(request, next_path=next, status_code=status.HTTP_401_UNAUTHORIZED,
+                           error="That API key is unknown or revoked.")
+    response = RedirectResponse(_safe_next(next, key.role), status.HTTP_303_SEE_OTHER)
+    set_cookie(request, response, SESSION_COOKIE, new_session_cookie(request, key),
+               max_age=request.app.state.settings.ui_session_ttl_s)
+    response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(_ui: Annotated[UiSession, Depends(action_session(*ANY_ROLE))]) -> Response:
+    response = RedirectResponse("/ui/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+# ------------------------------------------------------------------------------------ the queue
+
+
+@router.get("/review")
+def review_page(
+    request: Request,
+    ui: ReviewerPage,
+    trigger: Annotated[str, Query(max_length=64)] = "",
+    strategy: Annotated[str, Query(max_length=64)] = "",
+    reason: Annotated[str, Query(max_length=64)] = "",
+    min_age_hours: Annotated[str, Query(max_length=16)] = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> HTMLResponse:
+    try:
+        age = float(min_age_hours) if min_age_hours else None
+    except ValueError:
+        age = None
+    if age is not None and not 0 <= age <= 24 * 365:
+        age = None
+    filters = QueueFilters(trigger=trigger or None, strategy=strategy or None, reason=reason or None,
+                           min_age_hours=age)
+    now = utcnow()
+    with Session(request.app.state.engine) as db:
+        entries = review_queue(db, filters, now=now, limit=limit, offset=offset)
+        facets = queue_facets(db)
+
+    def page_url(new_offset: int) -> str:
+        params = {k: v for k, v in (("trigger", trigger), ("strategy", strategy), ("reason", reason),
+                                    ("min_age_hours", min_age_hours)) if v}
+        return "/ui/review?" + urlencode({**params, "offset": max(0, new_offset), "limit": limit})
+
+    return render(request, "review.html", ui=ui, entries=entries, facets=facets, filters=filters, ages=AGE_CHOICES,
+                  offset=offset, limit=limit, page_url=page_url, describe=offer_view.describe,
+                  age=lambda at: offer_view.age(at, now))
+
+
+# ------------------------------------------------------------------------------------ an offer
+
+
+def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str | None = None,
+                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    from agent.runner import get_agent
+
+    view = offer_view.load(get_agent(request.app.state.settings, request.app.state.engine), offer_id)
+    if view is None:
+        raise PageError(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}")
+    return render(request, "offer.html", status_code, ui=ui, done=done, error=error, **view.context(ui.role))
+
+
+@router.get("/offers/{offer_id}")
+def offer_page(request: Request, offer_id: str, ui: ReviewerPage,
+               done: Annotated[str, Query(max_length=16)] = "") -> HTMLResponse:
+    return _offer_page(request, ui, offer_id, done=offer_view.DONE_MESSAGES.get(done))
+
+
+class CheckIn(BaseModel):
+    edits: dict[str, Any] = Field(default_factory=dict, description="Edited fields, as in a review's `edits`.")
+
+
+@router.post("/offers/{offer_id}/check")
+async def live_check(offer_id: str, body: CheckIn, ui: ReviewerAction, settings: SettingsDep,
+                     engine: EngineDep) -> JSONResponse:
+    """Every guardrail on the edited draft, against the guest as they are now. Executes nothing."""
+    from agent.review_check import UnknownOffer, check_edit
+    from agent.runner import get_agent
+
+    offer_view.check_edit_fields(ui.role, body.edits)
+    try:
+        result = await run_in_threadpool(check_edit, get_agent(settings, engine), offer_id, body.edits)
+    except UnknownOffer as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}") from exc
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]) from exc
+    return JSONResponse(result.model_dump(mode="json"))
+
+
+@router.post("/offers/{offer_id}/review")
+async def review_form(request: Request, offer_id: str, ui: ReviewerAction, settings: SettingsDep,
+                      engine: EngineDep) -> Response:
+    """The review buttons: the same review path, roles and re-check as `POST /offers/{id}/review`."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        action, edits, note = await run_in_threadpool(offer_view.decision_from_form, engine, offer_id, ui.role,
+                                                      fields)
+        await offer_view.submit_review(offer_id, action, edits, note, ui.key, settings, engine)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_404_NOT_FOUND:
+            raise PageError(exc.status_code, str(exc.detail)) from exc
+        return await run_in_threadpool(_offer_page, request, ui, offer_id, error=offer_view.error_text(exc.detail),
+                                       status_code=exc.status_code)
+    return RedirectResponse(f"/ui/offers/{quote(offer_id)}?done={action}", status.HTTP_303_SEE_OTHER)
+
+
+# ---------------------------------------------------------------------------------- wiring
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "") or request.url.path.endswith("/check")
+
+
+def register(app: FastAPI) -> None:
+    """Mount the pages, their static files and their error pages on `app`."""
+    app.state.ui_signer = SessionSigner(app.state.settings.resolved_ui_session_secret())
+    app.mount("/ui/static", StaticFiles(directory=API_DIR / "static"), name="ui_static")
+
+    async def _login_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/ui/login?next={quote(exc.next_path, safe='/')}", status.HTTP_303_SEE_OTHER)
+
+    async def _page_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        titles = {401: "Please log in", 403: "Not allowed", 404: "Not found"}
+        return render(request, "error.html", exc.status_code, ui=read_session(request), status_code=exc.status_code,
+                      title=titles.get(exc.status_code, "Error"), message=str(exc.detail))
+
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(PageError, _page_error)
+    app.include_router(router)
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+TEMPLATES.globals.update(pretty=pretty, yes_no=yes_no)

@@ -1,0 +1,1 @@
+"""The review workspace's browser side: session cookies, CSRF tokens, page helpers."""
