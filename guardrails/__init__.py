@@ -5,7 +5,8 @@ This package imports no LLM code; `guardrails.pii` (Presidio) is imported separa
 loads a spaCy model.
 """
 
-from guardrails.context import GuardrailContext, normalize_allergen
+from core.allergens import normalize_allergen
+from guardrails.context import GuardrailContext
 from guardrails.engine import RULES, evaluate
 from guardrails.pii_scan import contains_raw_pii
 from guardrails.policy import Policy, PolicyError, default_policy, load_policy, policy_from_mapping

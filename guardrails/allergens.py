@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.allergens import normalize_allergens
 from core.schemas import GuardrailResult
-from guardrails.context import normalize_allergen, not_applicable, result
+from guardrails.context import not_applicable, result
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext
@@ -33,7 +34,7 @@ def check_allergens(ctx: GuardrailContext) -> GuardrailResult:
     allergies = ctx.customer_allergies
     if allergies is not None:
         conflicts = {
-            item.sku: sorted({normalize_allergen(a) for a in item.allergens} & allergies) for item in items
+            item.sku: sorted(normalize_allergens(item.allergens) & allergies) for item in items
         }
         conflicts = {sku: found for sku, found in conflicts.items() if found}
         if conflicts:
@@ -49,7 +50,7 @@ def check_allergens(ctx: GuardrailContext) -> GuardrailResult:
 
     top9 = ctx.top9
     risky = {
-        item.sku: sorted({normalize_allergen(a) for a in item.allergens} & top9) for item in items
+        item.sku: sorted(normalize_allergens(item.allergens) & top9) for item in items
     }
     risky = {sku: found for sku, found in risky.items() if found}
     evidence["allergies_known"] = False

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
-from functools import cached_property, lru_cache
+from functools import cached_property
 
+from core.allergens import normalize_allergen, normalize_allergens
+from core.offer_shape import target_items
 from core.schemas import (
     CatalogFact,
     CustomerFacts,
@@ -21,35 +23,8 @@ from core.schemas import (
     OfferHistoryEntry,
     Verdict,
 )
+from guardrails.local_time import customer_zone, next_allowed_send_time
 from guardrails.policy import Policy
-from guardrails.quiet_hours import customer_zone, next_allowed_send_time
-
-# Common spellings of the nine major US food allergens, mapped to the policy's canonical names.
-_ALLERGEN_SYNONYMS: dict[str, str] = {
-    "dairy": "milk",
-    "lactose": "milk",
-    "egg": "eggs",
-    "tree_nut": "tree_nuts",
-    "nuts": "tree_nuts",
-    "nut": "tree_nuts",
-    "peanut": "peanuts",
-    "crustacean": "shellfish",
-    "crustaceans": "shellfish",
-    "crustacean_shellfish": "shellfish",
-    "shellfish_crustacean": "shellfish",
-    "gluten": "wheat",
-    "soya": "soy",
-    "soybean": "soy",
-    "soybeans": "soy",
-    "sesame_seeds": "sesame",
-}
-
-
-@lru_cache(maxsize=1024)
-def normalize_allergen(name: str) -> str:
-    """Canonical allergen name: lower case, `_` for spaces and hyphens, common synonyms folded."""
-    key = "_".join(name.strip().lower().replace("-", " ").split())
-    return _ALLERGEN_SYNONYMS.get(key, key)
 
 
 @dataclass(frozen=True)
@@ -77,15 +52,7 @@ class GuardrailContext:
     @cached_property
     def target_items(self) -> list[CatalogFact]:
         """Active catalog items the offer can be redeemed on (empty for points or unresolved offers)."""
-        offer = self.offer
-        if offer.offer_type in ("percent_off_item", "amount_off_item", "free_item"):
-            item = self.catalog.get(offer.sku or "")
-            return [item] if item is not None and item.active else []
-        if offer.offer_type == "percent_off_category":
-            return [
-                item for item in self.catalog.values() if item.active and item.category == offer.category
-            ]
-        return []
+        return target_items(self.offer, self.catalog)
 
     @cached_property
     def offer_value_cents(self) -> Fraction:
@@ -109,11 +76,11 @@ class GuardrailContext:
         allergies = self.customer.allergies
         if allergies is None:
             return None
-        return frozenset(normalize_allergen(a) for a in allergies)
+        return normalize_allergens(allergies)
 
     @cached_property
     def top9(self) -> frozenset[str]:
-        return frozenset(normalize_allergen(a) for a in self.policy.top9_allergens)
+        return normalize_allergens(self.policy.top9_allergens)
 
     @cached_property
     def customer_timezone(self) -> tuple[str, bool]:

@@ -1,12 +1,14 @@
 """Copy compliance: what the guest would read must be sendable, truthful and safe.
 
-Format (channel copy only): the channel's copy exists; SMS fits one segment after placeholders are
-expanded to their reserved widths (GSM-7, or UCS-2 when a character needs it) and carries the
-opt-out text; email subjects stay short. Content (every copy field present, since a reviewer may
-switch channel): only the {first_name} and {promo_code} placeholders; no raw PII; no percent,
-price, points, expiry or "free"/BOGO claim that contradicts the structured offer; no allergen
-safety claim (the guardrails cannot verify one); no mention of catalog items this customer must not
-be offered, and no alcohol at all for a customer who may not receive alcohol marketing.
+Format (channel copy only): the channel's copy exists; SMS fits the policy's length after placeholders
+are expanded to their reserved widths (GSM-7, or UCS-2 when a character needs it; see
+guardrails.policy.SmsPolicy) and carries the opt-out text; email subjects stay short. Content (every
+copy field present, since a reviewer may switch channel): plain text only, no markup (SMS and email
+alike: the providers send text, and a tag or an entity in a guest's message is either noise or an
+injection); only the {first_name} and {promo_code} placeholders; no raw PII; no percent, price,
+points, expiry or "free"/BOGO claim that contradicts the structured offer; no allergen safety claim
+(the guardrails cannot verify one); no mention of catalog items this customer must not be offered,
+and no alcohol at all for a customer who may not receive alcohol marketing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from core.allergens import allergen_words
+from core.offer_shape import channel_copy_problems
 from core.schemas import GuardrailResult, Verdict
+from core.sms import sms_length as sms_length  # re-exported: the copy rule's length facts
+from core.sms import sms_segments as sms_segments
 from guardrails.alcohol import alcohol_ineligibility
 from guardrails.context import not_applicable, result
 from guardrails.margin import discounted_price_cents
@@ -23,6 +29,7 @@ from guardrails.pii_scan import contains_raw_pii
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext
+    from guardrails.policy import SmsPolicy
 
 RULE = "copy"
 ALLOWED_PLACEHOLDERS = frozenset({"first_name", "promo_code"})
@@ -36,8 +43,9 @@ _DOLLAR_RE = re.compile(
     r"\$\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?|\b(\d+)(?:\.(\d{1,2}))?\s*(?:dollars|bucks|usd)\b",
     re.IGNORECASE,
 )
+# `(?<!\d)` and `\d++`: a number starts where its digits start, so a long digit run is read once.
 _POINTS_RE = re.compile(
-    r"(\d{1,3}(?:,\d{3})+|\d+)\s*(?:(?:bonus|extra|loyalty|reward|rewards)\s+)?(?:points|pts|pt)\b",
+    r"(?<!\d)(\d{1,3}(?:,\d{3})+|\d++)\s*(?:(?:bonus|extra|loyalty|reward|rewards)\s+)?(?:points|pts|pt)\b",
     re.IGNORECASE,
 )
 _MULTIPLIER_POINTS_RE = re.compile(r"\b(?:double|triple|quadruple|\d+\s*x)\s+(?:the\s+)?points\b", re.IGNORECASE)
@@ -50,11 +58,16 @@ _EXPIRY_RE = re.compile(
     r"\b(?:valid|expires?|good|ends?|redeem(?:able)?|use it)\b[^.!?\d]{0,24}?(\d{1,3})\s*(days?|weeks?)\b",
     re.IGNORECASE,
 )
+# "<allergen>-free" in any spelling of the one vocabulary (core.allergens), "allergy safe", ...
+_ALLERGEN_WORDS = "|".join(re.escape(word).replace(r"\ ", r"[\s-]?") for word in allergen_words())
 _ALLERGEN_CLAIM_RE = re.compile(
-    r"\b(?:nut|tree[\s-]?nut|peanut|gluten|wheat|dairy|milk|lactose|egg|soy|shellfish|fish|sesame|allergen|"
-    r"allergy)[\s-]*free\b|\ballerg(?:y|en|ies)[\s-]*(?:safe|friendly)\b|\bsafe\s+for\s+(?:your\s+)?allerg",
+    rf"\b(?:{_ALLERGEN_WORDS}|allergen|allergy)[\s-]*free\b"
+    r"|\ballerg(?:y|en|ies)[\s-]*(?:safe|friendly)\b|\bsafe\s+for\s+(?:your\s+)?allerg",
     re.IGNORECASE,
 )
+# Markup in what should be plain text: tags (<b>, </script>, <img ...>), comments, processing
+# instructions, and character references (&lt;script&gt;, &#60;) that a careless renderer decodes.
+_MARKUP_RE = re.compile(r"</?[A-Za-z][^<>]*>|<!|<\?|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _ALCOHOL_WORDS_RE = re.compile(
     r"\b(?:alcohol(?:ic)?|booze|boozy|wines?|beers?|ales?|lagers?|ipas?|stouts?|ciders?|cocktails?|"
     r"margaritas?|mimosas?|sangrias?|spritz(?:es)?|martinis?|mojitos?|spirits?|liquors?|whiske?y|vodka|"
@@ -63,28 +76,8 @@ _ALCOHOL_WORDS_RE = re.compile(
     re.IGNORECASE,
 )
 
-# GSM 03.38: basic set counts 1, extension set counts 2 (escape + char); anything else forces UCS-2.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENSION = frozenset("^{}\\[~]|€")
-
-
-def sms_length(text: str) -> tuple[int, bool]:
-    """(length in encoding units, whether GSM-7 suffices). UCS-2 counts UTF-16 code units."""
-    if all(char in _GSM_BASIC or char in _GSM_EXTENSION for char in text):
-        return sum(2 if char in _GSM_EXTENSION else 1 for char in text), True
-    return len(text.encode("utf-16-le")) // 2, False
-
-
-def sms_segments(length: int, gsm: bool) -> int:
-    """Parts a carrier sends for `length` units: one up to 160 (GSM-7) / 70 (UCS-2), else 153 / 67 per
-    part (each part gives up room to the concatenation header)."""
-    single, part = (160, 153) if gsm else (70, 67)
-    if length <= single:
-        return 1
-    return -(-length // part)
+def _normalize_space(text: str) -> str:
+    return " ".join(text.split()).lower()
 
 
 def has_opt_out(text: str, opt_out_text: str) -> bool:
@@ -95,10 +88,6 @@ def has_opt_out(text: str, opt_out_text: str) -> bool:
 def render_for_length(text: str, *, first_name_budget: int, promo_code_length: int) -> str:
     """The copy with placeholders replaced by filler of their reserved widths."""
     return text.replace("{first_name}", "N" * first_name_budget).replace("{promo_code}", "C" * promo_code_length)
-
-
-def _normalize_space(text: str) -> str:
-    return " ".join(text.split()).lower()
 
 
 def _cents(whole: str, fraction: str | None) -> Fraction:
@@ -246,25 +235,29 @@ def _forbidden_mentions(
     return found
 
 
-def _channel_copy(ctx: GuardrailContext) -> tuple[list[tuple[str, str]], list[str]]:
-    offer = ctx.offer
+def sms_problems(text: str, sms: SmsPolicy) -> list[str]:
+    """Why SMS copy does not fit the policy: its length with the placeholders at their budgeted widths,
+    and the opt-out text. The drafters write to this same check."""
     problems: list[str] = []
-    fields: list[tuple[str, str]] = []
+    rendered = render_for_length(
+        text, first_name_budget=sms.first_name_budget, promo_code_length=sms.promo_code_length
+    )
+    length, limit, gsm = sms.measure(rendered)
+    if length > limit:
+        encoding = "GSM-7" if gsm else "UCS-2"
+        problems.append(f"sms is {length} {encoding} characters with placeholders expanded (limit {limit})")
+    if not has_opt_out(text, sms.opt_out_text):
+        problems.append(f"sms lacks the opt-out text {sms.opt_out_text!r}")
+    return problems
+
+
+def _channel_copy(ctx: GuardrailContext) -> list[tuple[str, str]]:
+    offer = ctx.offer
     if offer.channel == "sms":
-        if not (offer.sms_text or "").strip():
-            problems.append("sms channel without sms_text")
-        else:
-            fields.append(("sms_text", offer.sms_text or ""))
+        fields = [("sms_text", offer.sms_text or "")]
     else:
-        if not (offer.email_subject or "").strip():
-            problems.append("email channel without email_subject")
-        else:
-            fields.append(("email_subject", offer.email_subject or ""))
-        if not (offer.email_body or "").strip():
-            problems.append("email channel without email_body")
-        else:
-            fields.append(("email_body", offer.email_body or ""))
-    return fields, problems
+        fields = [("email_subject", offer.email_subject or ""), ("email_body", offer.email_body or "")]
+    return [(name, text) for name, text in fields if text.strip()]
 
 
 def _format_problems(ctx: GuardrailContext, fields: list[tuple[str, str]]) -> list[str]:
@@ -272,16 +265,7 @@ def _format_problems(ctx: GuardrailContext, fields: list[tuple[str, str]]) -> li
     problems: list[str] = []
     for name, text in fields:
         if name == "sms_text":
-            rendered = render_for_length(
-                text, first_name_budget=policy.sms.first_name_budget, promo_code_length=policy.sms.promo_code_length
-            )
-            length, gsm = sms_length(rendered)
-            limit = policy.sms.max_length if gsm else policy.sms.max_length_unicode
-            if length > limit:
-                encoding = "GSM-7" if gsm else "UCS-2"
-                problems.append(f"sms is {length} {encoding} characters with placeholders expanded (limit {limit})")
-            if not has_opt_out(text, policy.sms.opt_out_text):
-                problems.append(f"sms lacks the opt-out text {policy.sms.opt_out_text!r}")
+            problems.extend(sms_problems(text, policy.sms))
         elif name == "email_subject" and len(text) > policy.email.max_subject_length:
             problems.append(f"email subject is {len(text)} characters (limit {policy.email.max_subject_length})")
     return problems
@@ -291,8 +275,7 @@ def check_copy(ctx: GuardrailContext) -> GuardrailResult:
     offer = ctx.offer
     if not offer.make_offer:
         return not_applicable(RULE, "no offer drafted")
-    fields, missing = _channel_copy(ctx)
-    blocks = missing + _format_problems(ctx, fields)
+    blocks = channel_copy_problems(offer) + _format_problems(ctx, _channel_copy(ctx))
     escalations: list[str] = []
     all_copy = [
         (name, text)
@@ -313,6 +296,8 @@ def check_copy(ctx: GuardrailContext) -> GuardrailResult:
     allowed: tuple[set[Fraction], set[Fraction], set[Fraction]] | None = None
     for text, names in names_by_text.items():
         name = "/".join(names)
+        if _MARKUP_RE.search(text):
+            blocks.append(f"{name} contains markup (HTML tags or character references); copy is plain text")
         unknown_placeholders = sorted(set(_PLACEHOLDER_RE.findall(text)) - ALLOWED_PLACEHOLDERS)
         if unknown_placeholders:
             blocks.append(f"{name} uses placeholders other than {{first_name}}/{{promo_code}}: {unknown_placeholders}")

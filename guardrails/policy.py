@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.schemas import Channel, OfferType
+from core.allergens import TOP9_ALLERGENS, normalize_allergen
+from core.schemas import MAX_EMAIL_SUBJECT_CHARS, Channel, OfferType
+from core.sms import GSM7_SEGMENT_UNITS, UCS2_SEGMENT_UNITS, sms_length
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 
@@ -102,15 +104,37 @@ class QuietHoursPolicy(_Strict):
 
 
 class SmsPolicy(_Strict):
+    """How long one SMS may be and what it must say.
+
+    Lengths are in encoding units (core.sms). `max_length` is the budget of a text that fits GSM-7
+    (160 = one segment). A text that needs UCS-2 (any character outside GSM-7, in the copy or in the
+    guest's name) gets `max_length_unicode` (70 = one segment), and never more than the same share of
+    a UCS-2 segment that `max_length` is of a GSM-7 one: a merchant who keeps 20 of 160 characters
+    spare keeps the same share spare in UCS-2 (max_length 140 -> 61). Copy is measured with
+    {first_name} and {promo_code} expanded to their budgets; the SMS that leaves the outbox is
+    measured again with the real values and must fit too.
+    """
+
     max_length: int = Field(default=160, ge=20, le=1600)
     max_length_unicode: int = Field(default=70, ge=20, le=1600)
-    opt_out_text: str = Field(default="Reply STOP to opt out", min_length=4)
+    opt_out_text: str = Field(default="Reply STOP to opt out", min_length=4, max_length=60)
     first_name_budget: int = Field(default=12, ge=0, le=64)
     promo_code_length: int = Field(default=10, ge=0, le=64)
 
+    def limit_for(self, *, gsm: bool) -> int:
+        """The most units one message may use in its encoding (see the class docstring)."""
+        if gsm:
+            return self.max_length
+        return min(self.max_length_unicode, self.max_length * UCS2_SEGMENT_UNITS // GSM7_SEGMENT_UNITS)
+
+    def measure(self, text: str) -> tuple[int, int, bool]:
+        """(length, limit, GSM-7?) of a finished text, placeholders already filled."""
+        length, gsm = sms_length(text)
+        return length, self.limit_for(gsm=gsm), gsm
+
 
 class EmailPolicy(_Strict):
-    max_subject_length: int = Field(default=120, ge=10, le=1000)
+    max_subject_length: int = Field(default=120, ge=10, le=MAX_EMAIL_SUBJECT_CHARS)
 
 
 class AlcoholPolicy(_Strict):
@@ -144,17 +168,8 @@ class Policy(_Strict):
     free_item_max_price_cents: int = Field(default=0, ge=0)
     allow_unknown_allergy_offers_on_top9: bool = False
     unknown_allergy_action: Literal["block", "escalate"] = "block"
-    top9_allergens: tuple[str, ...] = (
-        "milk",
-        "eggs",
-        "fish",
-        "shellfish",
-        "tree_nuts",
-        "peanuts",
-        "wheat",
-        "soy",
-        "sesame",
-    )
+    # Written in any spelling of core.allergens ("dairy", "gluten"); stored in its canonical names.
+    top9_allergens: tuple[str, ...] = TOP9_ALLERGENS
     alcohol: AlcoholPolicy = AlcoholPolicy()
     fatigue: FatiguePolicy = FatiguePolicy()
     quiet_hours: QuietHoursPolicy = QuietHoursPolicy()
@@ -162,6 +177,14 @@ class Policy(_Strict):
     email: EmailPolicy = EmailPolicy()
     escalation: EscalationPolicy = EscalationPolicy()
     rules: dict[RuleName, RuleOverride] = Field(default_factory=dict)
+
+    @field_validator("top9_allergens")
+    @classmethod
+    def _canonical_allergens(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = [normalize_allergen(name) for name in value]
+        if not all(names):
+            raise ValueError("allergen names must not be empty")
+        return tuple(dict.fromkeys(names))
 
     @model_validator(mode="after")
     def _hard_rules_stay_hard(self) -> Policy:

@@ -48,6 +48,17 @@ def test_pre_scan_known_values_and_no_values_in_labels() -> None:
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
 
 
+def test_pre_scan_reads_long_runs_in_one_pass() -> None:
+    """70,000-character runs (the size a hostile edit sent) are scanned correctly; the old email pattern
+    was quadratic on them (seconds per call). Timing lives in benchmarks/guardrails.py."""
+    word_run = "a" * 70_000
+    assert contains_raw_pii(word_run) == []
+    assert contains_raw_pii(word_run + " write to maria@example.com") == ["email"]
+    assert contains_raw_pii("maria@example.com " + word_run) == ["email"]
+    assert contains_raw_pii("a@" + "b" * 70_000) == []
+    assert contains_raw_pii("1" * 70_000) == ["phone"]
+
+
 def test_pseudonym_is_stable_keyed_and_opaque() -> None:
     first = pseudonym_for("m_1", "cust_456", "secret")
     assert first == pseudonym_for("m_1", "cust_456", "secret")

@@ -310,6 +310,13 @@ def test_quiet_hours_defer_not_drop() -> None:
         ("Hi {first_name}, 20% off Grilled Salmon and a glass of wine. Reply STOP to opt out", "alcohol"),
         ("Hi {first_name}, 20% off Grilled Salmon " + "x" * 120 + ". Reply STOP to opt out", "limit 160"),
         ("Hi {first_name}, 20% off Grilled Salmon 🐟. Reply STOP to opt out" + "!" * 20, "UCS-2"),
+        ("Hi {first_name}, <b>20% off</b> Grilled Salmon. Reply STOP to opt out", "markup"),
+        ("Hi {first_name}, 20% off <script>alert(1)</script>. Reply STOP to opt out", "markup"),
+        ("Hi {first_name}, 20% off <img src=x onerror=alert(1)>. Reply STOP to opt out", "markup"),
+        ("Hi {first_name}, 20% off &lt;script&gt; Grilled Salmon. Reply STOP to opt out", "markup"),
+        ("Hi {first_name}, 20% off Grilled Salmon <!-- x -->. Reply STOP to opt out", "markup"),
+        ("Hi {first_name}, 20% off our dairy-free salmon. Reply STOP to opt out", "allergen-safety"),
+        ("Hi {first_name}, 20% off our Tree Nuts free salmon. Reply STOP to opt out", "allergen-safety"),
     ],
 )
 def test_copy_violations_block(sms: str, fragment: str) -> None:
@@ -326,6 +333,7 @@ def test_copy_violations_block(sms: str, fragment: str) -> None:
         "Hi {first_name}! Save $4.80 on Grilled Salmon ($24) this week. Reply STOP to opt out",
         "Hey there, feel free to grab 20% off Grilled Salmon, valid 14 days. Reply STOP to opt out",
         "Hi friend, Grilled Salmon is 20 percent off, now $19.20. Code {promo_code}. reply stop to opt out",
+        "Hi {first_name}, 20% off Grilled Salmon & sides <3 Reply STOP to opt out",  # not markup
     ],
 )
 def test_compliant_copy_passes(sms: str) -> None:
@@ -360,6 +368,28 @@ def test_copy_checks_known_contact_values_and_all_fields() -> None:
     # Email body is checked even though the channel is sms (a reviewer may switch channel).
     leaky = offer(email_body="Dear Maria, call +1 415 555 0199")
     assert check_copy(ctx(draft=leaky)).verdict == "block"
+
+
+def test_email_copy_is_plain_text_too() -> None:
+    draft = offer(channel="email", sms_text=None, email_subject="20% off for you",
+                  email_body='Hi {first_name}, <a href="https://x.example">20% off Grilled Salmon</a>')
+    verdict = check_copy(ctx(draft=draft))
+    assert verdict.verdict == "block"
+    assert "email_body contains markup" in verdict.reason
+
+
+def test_sms_limit_follows_the_policy_in_both_encodings() -> None:
+    default = Policy().sms
+    assert (default.limit_for(gsm=True), default.limit_for(gsm=False)) == (160, 70)
+    tight = policy_from_mapping({"sms": {"max_length": 140, "opt_out_text": "Text STOP to end"}}).sms
+    assert (tight.limit_for(gsm=True), tight.limit_for(gsm=False)) == (140, 61)  # same share of a segment
+    sms = "Hi {first_name}, 20% off Grilled Salmon with code {promo_code}. Text STOP to end"
+    tight_policy = policy_from_mapping({"sms": {"max_length": 140, "opt_out_text": "Text STOP to end"}})
+    assert check_copy(ctx(draft=offer(sms_text=sms), policy=tight_policy)).verdict == "pass"
+    unicode_sms = sms.replace("Salmon", "Salmon 🐟")  # now UCS-2: 83 units with the budgets > 61
+    verdict = check_copy(ctx(draft=offer(sms_text=unicode_sms), policy=tight_policy))
+    assert verdict.verdict == "block" and "limit 61" in verdict.reason
+    assert "opt-out" in check_copy(ctx(draft=offer(sms_text=GOOD_SMS), policy=tight_policy)).reason
 
 
 def test_email_copy_required_for_email_channel() -> None:
