@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -77,8 +78,18 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def resolved_pos_webhook_secret(self) -> str:
-        """The configured secret, else one generated once into DATA_DIR (printed by `serve`)."""
-        return self.pos_webhook_secret or _secret_in_data_dir(self.data_dir, "pos_webhook_secret", "whsec_")
+        """The configured secret, else the one in DATA_DIR (generated there on first use)."""
+        return self.pos_webhook_secret or _secret_in_data_dir(self.data_dir, POS_WEBHOOK_SECRET_FILE, "whsec_")
+
+    def new_pos_webhook_secret(self) -> str | None:
+        """Generate the POS webhook secret into DATA_DIR if there is none; return it only if this call made it.
+
+        None when it is configured (environment) or already on disk: a secret is shown once, when it is made.
+        """
+        if self.pos_webhook_secret:
+            return None
+        secret, created = _secret_file(self.data_dir, POS_WEBHOOK_SECRET_FILE, "whsec_")
+        return secret if created else None
 
     def resolved_pseudonym_secret(self) -> str:
         return self.pseudonym_secret or _secret_in_data_dir(self.data_dir, "pseudonym_secret", "ps_")
@@ -87,20 +98,32 @@ class Settings(BaseSettings):
         return self.ui_session_secret or _secret_in_data_dir(self.data_dir, "ui_session_secret", "uis_")
 
 
+POS_WEBHOOK_SECRET_FILE = "pos_webhook_secret"
+
+
 def _secret_in_data_dir(data_dir: Path, name: str, prefix: str) -> str:
+    return _secret_file(data_dir, name, prefix)[0]
+
+
+def _secret_file(data_dir: Path, name: str, prefix: str) -> tuple[str, bool]:
+    """The secret stored in `data_dir/name`, generated if absent; and whether this call generated it."""
     path = data_dir / name
     if path.exists():
-        return path.read_text().strip()
+        return path.read_text().strip(), False
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = prefix + secrets.token_hex(24)
-    # O_EXCL: two processes starting together agree on one secret.
+    # Written whole under a private name, then linked into place: link() fails if the name exists,
+    # so two processes starting together agree on one secret, and no reader ever sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:  # mkstemp: mode 0600
+            fh.write(secret)
+        os.link(tmp, path)
     except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
-    return secret
+        return path.read_text().strip(), False
+    finally:
+        os.unlink(tmp)
+    return secret, True
 
 
 @lru_cache

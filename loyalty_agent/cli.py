@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 
-from core.settings import get_settings
+from core.settings import POS_WEBHOOK_SECRET_FILE, Settings, get_settings
 
 app = typer.Typer(help="POS transactions -> safe, personalised loyalty offers.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -30,6 +31,25 @@ def _engine() -> Any:
     settings = get_settings()
     migrate(settings.database_url)
     return get_engine(settings.database_url)
+
+
+def show_new_pos_webhook_secret(settings: Settings, *, stream: TextIO | None = None) -> None:
+    """Show the POS webhook secret once, when it was just generated, and only on a terminal.
+
+    Never on later starts, never when it comes from the environment, never through `logging`; output that
+    is not a terminal usually ends up in a log file, so there only the file holding it is named.
+    """
+    secret = settings.new_pos_webhook_secret()
+    if secret is None:
+        return
+    out = stream or sys.stderr
+    where = settings.data_dir / POS_WEBHOOK_SECRET_FILE
+    if out.isatty():
+        typer.echo(f"New POS webhook secret (X-Signature HMAC key), shown this once: {secret}\n"
+                   f"(kept in {where}; set POS_WEBHOOK_SECRET to use your own)", file=out)
+    else:
+        typer.echo(f"A POS webhook secret was generated into {where} (not shown: this output is not a terminal)",
+                   file=out)
 
 
 @app.command()
@@ -79,8 +99,8 @@ def serve(
     if settings.is_sqlite and workers > 1:
         typer.echo("SQLite allows one worker; using 1 (use PostgreSQL for more)")
         workers = 1
+    show_new_pos_webhook_secret(settings)  # before create_app, which would make it silently
     application = create_app(settings, background=in_process(workers))
-    typer.echo(f"POS webhook secret (X-Signature HMAC key): {settings.resolved_pos_webhook_secret()}")
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
