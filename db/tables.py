@@ -34,6 +34,8 @@ class Merchant(SQLModel, table=True):
     __tablename__ = "merchant"
     id: str = Field(primary_key=True, max_length=64)
     name: str
+    # ISO 4217; every sale, discount and offer amount of this merchant is in it (core.events.sale_refusal).
+    currency: str = Field(default="USD", max_length=3, sa_column_kwargs={"server_default": "USD"})
     created_at: datetime = _created()
 
 
