@@ -58,7 +58,7 @@ class FakeSquare:
         self.idempotency: dict[str, tuple[str, Response]] = {}
         self.catalog: dict[str, dict[str, Any]] = {}  # id -> catalog object (items, categories, discounts)
         self.locations: list[dict[str, Any]] = []
-        self.customers = {
+        self.customers: dict[str, dict[str, Any]] = {
             "CUST_1": {"id": "CUST_1", "given_name": "Maria", "family_name": "Gonzalez",
                        "email_address": "maria@example.com", "phone_number": "+14155550199",
                        "created_at": "2025-01-02T10:00:00Z"},
