@@ -1,4 +1,4 @@
-"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create."""
+"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create | square sync-catalog."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from core.settings import POS_WEBHOOK_SECRET_FILE, Settings, get_settings
 app = typer.Typer(help="POS transactions -> safe, personalised loyalty offers.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+square_app = typer.Typer(help="A Square seller (SQUARE_ACCESS_TOKEN).", no_args_is_help=True)
+app.add_typer(square_app, name="square")
 
 ROLES = ("associate", "marketer", "manager", "admin")
 
@@ -180,6 +182,37 @@ def apikey_create(
     with session_scope(_engine()) as session:
         _key, raw = create_api_key(session, role=role, name=name)
     typer.echo(raw)
+
+
+@square_app.command("sync-catalog")
+def square_sync_catalog() -> None:
+    """Pull the seller's locations and catalog from Square (ListLocations, ListCatalog) into ours.
+
+    Square has no food costs: items without a known cost get no discount until one is set.
+    """
+    from guardrails.policy import load_policy
+    from tools.errors import PermanentError, ToolUnavailable
+    from tools.pos.square import SquarePos
+    from tools.pos.square_catalog import sync_square_catalog
+
+    settings = get_settings()
+    try:
+        report = sync_square_catalog(
+            _engine(), SquarePos.from_settings(settings), merchant_id=settings.default_merchant_id,
+            unknown_allergens=load_policy(settings.policy_file).top9_allergens)
+    except (PermanentError, ToolUnavailable, ValueError) as exc:
+        typer.echo(f"Square catalog sync failed, nothing written: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    result = report.catalog
+    typer.echo(json.dumps({
+        "merchant": settings.default_merchant_id, "locations": report.locations,
+        "locations_changed": report.locations_changed, "items_created": result.created,
+        "items_updated": result.updated, "items_unchanged": result.unchanged, "items_deactivated": result.deactivated,
+        "no_known_cost": result.unknown_cost, "allergens_unknown": result.unknown_allergens,
+    }, indent=1))
+    if result.unknown_cost:
+        typer.echo(f"{len(result.unknown_cost)} active items have no known cost: the margin rule blocks discounts"
+                   " on them until a cost is set.", err=True)
 
 
 if __name__ == "__main__":
