@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from db.tables import ApiKey, CatalogItem, Merchant
+from db.types import utcnow
 
 
 def hash_api_key(raw: str) -> str:
@@ -24,6 +25,25 @@ def create_api_key(session: Session, *, role: str, name: str | None = None) -> t
     session.add(key)
     session.flush()
     return key, raw
+
+
+def list_api_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
+    """Every key (never the raw key: only its id, prefix, role, name and dates are stored)."""
+    query = select(ApiKey).order_by(ApiKey.id)  # type: ignore[arg-type]
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    return list(session.execute(query).scalars())
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
+    """Revoke a key now (API requests and /ui sessions re-check it on every request); None if unknown.
+    Revoking twice keeps the first revocation time."""
+    key = session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        session.flush()
+    return key
 
 
 def list_catalog(session: Session, *, merchant_id: str, active_only: bool = True) -> list[CatalogItem]:

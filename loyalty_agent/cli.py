@@ -1,4 +1,4 @@
-"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create | square sync-catalog."""
+"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create|list|revoke | square sync-catalog."""
 
 from __future__ import annotations
 
@@ -182,6 +182,38 @@ def apikey_create(
     with session_scope(_engine()) as session:
         _key, raw = create_api_key(session, role=role, name=name)
     typer.echo(raw)
+
+
+@apikey_app.command("list")
+def apikey_list(
+    active: Annotated[bool, typer.Option("--active", help="Only keys that are not revoked.")] = False,
+) -> None:
+    """List API keys: id, prefix, role, name, created, revoked (the keys themselves are never stored)."""
+    from db.crud import list_api_keys
+    from db.engine import session_scope
+
+    with session_scope(_engine()) as session:
+        keys = list_api_keys(session, include_revoked=not active)
+    typer.echo(f"{'id':>4}  {'prefix':<8}  {'role':<9}  {'created (UTC)':<16}  {'revoked (UTC)':<16}  name")
+    for key in keys:
+        revoked = key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "-"
+        typer.echo(f"{key.id:>4}  {key.prefix:<8}  {key.role:<9}  {key.created_at.strftime('%Y-%m-%d %H:%M'):<16}  "
+                   f"{revoked:<16}  {key.name or ''}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see `apikey list`).", min=1)]) -> None:
+    """Revoke a key at once: its API calls and its /ui sessions are refused from the next request."""
+    from db.crud import revoke_api_key
+    from db.engine import session_scope
+
+    with session_scope(_engine()) as session:
+        key = revoke_api_key(session, key_id)
+        if key is None:
+            typer.echo(f"no API key with id {key_id}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"revoked key {key.id} ({key.role}{', ' + key.name if key.name else ''}) "
+                   f"at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @square_app.command("sync-catalog")
