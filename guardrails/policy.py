@@ -132,6 +132,11 @@ class SmsPolicy(_Strict):
         length, gsm = sms_length(text)
         return length, self.limit_for(gsm=gsm), gsm
 
+    def fits(self, text: str) -> bool:
+        """Whether a finished text is within the limit of its encoding."""
+        length, limit, _gsm = self.measure(text)
+        return length <= limit
+
 
 class EmailPolicy(_Strict):
     max_subject_length: int = Field(default=120, ge=10, le=MAX_EMAIL_SUBJECT_CHARS)

@@ -14,10 +14,13 @@ log = logging.getLogger(__name__)
 
 class MessageSender:
     def __init__(self, engine: Engine, settings: Settings, *, interval_s: float = 1.0) -> None:
+        from guardrails.policy import load_policy
         from tools.factory import make_messaging_provider
 
         self.engine = engine
         self.provider = make_messaging_provider(settings)
+        # The filled message is measured against the merchant's policy (SMS length per encoding).
+        self.policy = load_policy(settings.policy_file)
         self.interval_s = interval_s
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
@@ -25,7 +28,7 @@ class MessageSender:
     def run_once(self) -> int:
         from tools.marketing.outbox import deliver_due_messages
 
-        return deliver_due_messages(self.engine, provider=self.provider)
+        return deliver_due_messages(self.engine, provider=self.provider, policy=self.policy)
 
     def run_forever(self) -> None:
         while not self.stop_event.is_set():

@@ -1,12 +1,13 @@
-"""PII helpers that need no NLP model: regex pre-scan, pseudonyms, re-identification, fencing."""
+"""PII helpers that need no NLP model: regex pre-scan, pseudonyms, fencing.
+
+Send-time re-identification is tested in test_tools_reidentify.py.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from guardrails.identity import pseudonym_for, reidentify
+from guardrails.identity import pseudonym_for
 from guardrails.pii_scan import contains_raw_pii, luhn_valid
 from guardrails.untrusted import fence_untrusted
 
@@ -68,20 +69,6 @@ def test_pseudonym_is_stable_keyed_and_opaque() -> None:
     assert "cust_456" not in first
     with pytest.raises(ValueError, match="secret"):
         pseudonym_for("m_1", "cust_456", "")
-
-
-@dataclass
-class _Contact:
-    given_name: str | None
-
-
-def test_reidentify_fills_placeholders_only() -> None:
-    template = "Hi {first_name}, code {promo_code} {other}. Reply STOP to opt out"
-    filled = reidentify(template, contact=_Contact("Maria José"), promo_code="SAVE20")
-    assert filled == "Hi Maria, code SAVE20 {other}. Reply STOP to opt out"
-    assert reidentify("Hi {first_name}", contact=_Contact(None)) == "Hi there"
-    assert reidentify("Hi {first_name}", contact=None) == "Hi there"
-    assert reidentify("Hi {first_name}", contact=_Contact("  Eve; ")) == "Hi Eve"
 
 
 def test_fence_labels_and_neutralises_markers() -> None:

@@ -13,7 +13,6 @@ from db.tables import AuditEvent
 from tools.audit import find_contact_pii_keys, inputs_digest, record_audit
 from tools.errors import PermanentError, RetryableError, ToolUnavailable
 from tools.idempotency import error_for_status, idempotency_key, is_retryable, retrying
-from tools.marketing.outbox import _reidentify
 from tools.pos.base import promo_code_for, validate_discount
 
 NO_SLEEP = {"sleep": lambda _s: None, "base_delay_s": 0.001}
@@ -131,12 +130,3 @@ def test_record_audit_stores_digest_and_refuses_contact_pii() -> None:
         with pytest.raises(ValueError, match="contact PII"):
             record_audit(session, correlation_id="evt_1", node="tool:x", outputs={"nested": [{"Email": "a@b"}]})
     assert find_contact_pii_keys({"a": {"phone_number": 1}}) == ["a.phone_number"]
-
-
-def test_reidentify_fills_only_known_placeholders() -> None:
-    text = "Hi {first_name}, use {promo_code} for 15% off {0} {unknown}"
-    assert _reidentify(text, first_name="Maria", promo_code="HV-AAAA-BB") == (
-        "Hi Maria, use HV-AAAA-BB for 15% off {0} {unknown}"
-    )
-    assert _reidentify("Hi {first_name}!", first_name=None, promo_code=None) == "Hi there!"
-    assert _reidentify(None, first_name="x", promo_code=None) is None

@@ -3,7 +3,9 @@
 Why an outbox: the decision (offer approved, message scheduled) commits with the offer in one
 database transaction, and delivery happens afterwards, retried until the provider takes it.
 The stored body keeps its `{first_name}` / `{promo_code}` placeholders; the guest's name and
-address are read from `customer_contact` only here, at send time, and never written back.
+address are read from `customer_contact` only here, at send time, and never written back. The filled
+message is measured against the merchant policy (tools.marketing.reidentify): the name gives way,
+never the opt-out text, and a message that cannot fit is not sent (`failed`).
 
 Row life cycle (`outbound_message.status`):
     scheduled --claim--> sending --provider ok--> sent
@@ -29,9 +31,11 @@ from sqlmodel import Session, col, select
 from db.engine import session_scope
 from db.tables import Customer, CustomerContact, Offer, OutboundMessage, PromoCode
 from db.types import utcnow
+from guardrails.policy import Policy, default_policy
 from tools.audit import record_audit
 from tools.errors import IdempotencyConflict, PermanentError, RetryableError, ToolUnavailable
 from tools.marketing.providers import MessagingProvider
+from tools.marketing.reidentify import PROMO_CODE_PLACEHOLDER, reidentify
 
 CHANNELS = frozenset({"sms", "email"})
 ACTION_SCHEDULE_MESSAGE = "marketing.schedule_message"
@@ -42,10 +46,6 @@ STATUS_SENT = "sent"
 STATUS_FAILED = "failed"
 STATUS_SUPPRESSED = "suppressed"
 
-FIRST_NAME_PLACEHOLDER = "{first_name}"
-PROMO_CODE_PLACEHOLDER = "{promo_code}"
-# Used when the guest's first name is unknown: "Hi {first_name}," -> "Hi there,".
-FIRST_NAME_FALLBACK = "there"
 
 
 def schedule_message(
@@ -201,21 +201,24 @@ def deliver_due_messages(
     lease_s: float = 120.0,
     max_attempts: int = 5,
     backoff_base_s: float = 30.0,
+    policy: Policy | None = None,
 ) -> int:
     """Send the messages that are due; return how many were sent.
 
     Claims up to `limit` due rows (Postgres: FOR UPDATE SKIP LOCKED; every dialect: a
     compare-and-set on status + scheduled_for, so two senders never both own a row), then for
     each one re-checks consent, re-identifies, calls the provider with the row's idempotency key
-    and records the outcome plus a `tool:send_message` audit event.
+    and records the outcome plus a `tool:send_message` audit event. `policy` (default: the built-in
+    one) bounds the filled message: SMS length per encoding, email subject length.
     """
     if lease_s <= 0:
         raise ValueError("lease_s must be positive")
     now = now or utcnow()
+    policy = policy or default_policy()
     sent = 0
     for claim in _claim_due(engine, now=now, limit=limit, lease_s=lease_s):
         outcome = _deliver_one(engine, provider, claim, now=now, max_attempts=max_attempts,
-                               backoff_base_s=backoff_base_s)
+                               backoff_base_s=backoff_base_s, policy=policy)
         if outcome is not None and outcome.status == STATUS_SENT:
             sent += 1
     return sent
@@ -263,6 +266,7 @@ def _deliver_one(
     now: datetime,
     max_attempts: int,
     backoff_base_s: float,
+    policy: Policy,
 ) -> _Outcome | None:
     with Session(engine) as session:
         message = session.get(OutboundMessage, claim.message_id)
@@ -283,14 +287,17 @@ def _deliver_one(
         outcome = _Outcome(status=STATUS_FAILED, error="message needs {promo_code} but the offer has none")
     else:
         assert contact is not None
-        first_name = contact.given_name
         address = contact.phone if channel == "sms" else contact.email
         assert address is not None
-        subject = _reidentify(stored_subject, first_name=first_name, promo_code=promo_code)
-        body = _reidentify(stored_body, first_name=first_name, promo_code=promo_code) or ""
-        outcome = _send(provider, key=key, channel=channel, to=address, subject=subject, body=body,
-                        attempts=claim.attempts, now=now, max_attempts=max_attempts,
-                        backoff_base_s=backoff_base_s)
+        filled = _filled_message(channel, stored_subject, stored_body, given_name=contact.given_name,
+                                 promo_code=promo_code, policy=policy)
+        if isinstance(filled, str):
+            outcome = _Outcome(status=STATUS_FAILED, error=filled)
+        else:
+            subject, body = filled
+            outcome = _send(provider, key=key, channel=channel, to=address, subject=subject, body=body,
+                            attempts=claim.attempts, now=now, max_attempts=max_attempts,
+                            backoff_base_s=backoff_base_s)
 
     with session_scope(engine) as session:
         values: dict[str, object] = {"status": outcome.status, "last_error": outcome.error}
@@ -372,15 +379,24 @@ def _consent_refusal(customer: Customer | None, contact: CustomerContact | None,
     return None
 
 
-def _reidentify(text: str | None, *, first_name: str | None, promo_code: str | None) -> str | None:
-    """Fill the pseudonymous placeholders at send time. Plain replacement of the two known
-    placeholders only: copy is untrusted text and must never be evaluated as a format string."""
-    if text is None:
-        return None
-    filled = text.replace(FIRST_NAME_PLACEHOLDER, (first_name or "").strip() or FIRST_NAME_FALLBACK)
-    if promo_code is not None:
-        filled = filled.replace(PROMO_CODE_PLACEHOLDER, promo_code)
-    return filled
+def _filled_message(
+    channel: str, subject: str | None, body: str, *, given_name: str | None, promo_code: str | None, policy: Policy
+) -> tuple[str | None, str] | str:
+    """(subject, body) re-identified within the policy's limits, or why the message cannot be sent."""
+    if channel == "sms":
+        sms = policy.sms
+        filled_body = reidentify(body, given_name=given_name, promo_code=promo_code, fits=sms.fits)
+        if filled_body is None:
+            return (f"sms over the policy's length even without the guest's name (limit {sms.limit_for(gsm=True)}"
+                    f" GSM-7 / {sms.limit_for(gsm=False)} UCS-2 characters)")
+        return None, filled_body
+    max_subject = policy.email.max_subject_length
+    filled_subject = None if subject is None else reidentify(
+        subject, given_name=given_name, promo_code=promo_code, fits=lambda text: len(text) <= max_subject
+    )
+    if subject is not None and filled_subject is None:
+        return f"email subject is over {max_subject} characters even without a name"
+    return filled_subject, reidentify(body, given_name=given_name, promo_code=promo_code) or ""
 
 
 def _promo_code_for(session: Session, offer_id: str | None) -> str | None:
