@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from agent.runner import shutdown_agents
 from api.limits import install_input_limits
-from api.routes import catalog, customers, events, health, offers, segments, ui, webhooks
+from api.routes import catalog, customers, events, health, offers, segments, threads, ui, webhooks
 from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
 from guardrails.policy import load_policy
@@ -60,7 +61,10 @@ def create_app(
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    for module in (health, webhooks, events, offers, customers, segments, catalog):
+    for module in (health, webhooks, events, offers, customers, segments, catalog, threads):
         app.include_router(module.router)
     ui.register(app)
+    if settings.cors_origins:  # e.g. a self-hosted Agent Inbox calling /threads from the browser
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "x-api-key", "content-type"])
     return app
