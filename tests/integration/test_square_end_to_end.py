@@ -9,6 +9,7 @@ Square's reason.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +24,21 @@ from sqlmodel import Session, col, func, select
 
 from api.signatures import sign_square
 from db.crud import create_api_key
-from db.engine import session_scope
-from db.tables import AuditEvent, CatalogItem, Customer, CustomerContact, Offer, PosTransaction, TransactionLine
+from db.engine import make_engine, session_scope
+from db.inbox import enqueue_event
+from db.tables import (
+    AuditEvent,
+    CatalogItem,
+    Customer,
+    CustomerContact,
+    InboxEvent,
+    Offer,
+    PosTransaction,
+    TransactionLine,
+)
+from loyalty_agent import worker as worker_module
 from sandbox.seed import seed_database
-from tests.integration.conftest import ServerThread, make_settings
+from tests.integration.conftest import ServerThread, add_minimal_merchant, make_settings
 from tests.integration.fake_square import (
     TOKEN,
     FakeSquare,
@@ -222,3 +234,61 @@ def test_customer_event_with_only_an_id_fetches_the_customer(seller: SquareSelle
         contact = s.get(CustomerContact, customer.id)
     assert customer.birthday is not None and customer.birthday.isoformat() == "1988-03-02" and customer.consent_email
     assert contact is not None and (contact.given_name, contact.email) == ("Priya", "priya@example.com")
+
+
+def test_payment_and_order_events_racing_on_two_postgres_workers_make_one_sale(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both events fetched and recorded at the same moment by two workers: one insert wins, the other
+    meets the unique sale key, is retried by the inbox and ends `duplicate_sale`; one decision."""
+    engine = make_engine(postgres_url)
+    add_minimal_merchant(engine)
+    fake = FakeSquare()
+    order = square_order("ORD_RACE", location_id="loc_1", customer_id="cust_race", closed_at=datetime.now(UTC),
+                         lines=[("VAR_SALMON", "Grilled Salmon", 1, 2400)])
+    fake.orders["ORD_RACE"] = order
+    together = threading.Barrier(2, timeout=10)
+    real_record_sale = worker_module.record_sale
+    first_two = iter(range(2))
+
+    def record_sale_together(*args: Any, **kwargs: Any) -> Any:
+        if next(first_two, None) is not None:
+            together.wait()  # both workers insert the same sale at once
+        return real_record_sale(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "record_sale", record_sale_together)
+    decided: list[str] = []
+    with serve(fake) as square_url:
+        settings = make_settings(postgres_url, tmp_path, square_access_token=TOKEN, square_base_url=square_url)
+        with session_scope(engine) as s:
+            for event in (payment_event("payment.updated", "sq_race_pay", order),
+                          order_event("order.updated", "sq_race_ord", order)):
+                enqueue_event(s, provider="square", provider_event_id=event["event_id"], event_type=event["type"],
+                              payload=event, merchant_id="m_sandbox")
+
+        def decide(event: InboxEvent, _recorded: Any) -> str:
+            decided.append(event.id)
+            return "no_offer"
+
+        def run(n: int) -> None:
+            w = worker_module.Worker(engine, settings, worker_id=f"w{n}", batch_size=1, offer_runner=decide)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                w.run_once()
+                with Session(engine) as s:
+                    if all(r.status in ("done", "failed") for r in s.exec(select(InboxEvent))):
+                        return
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    with Session(engine) as s:
+        rows = {r.provider_event_id: r for r in s.exec(select(InboxEvent))}
+    outcomes = sorted(r.outcome or "" for r in rows.values())
+    assert all(r.status == "done" for r in rows.values()) and outcomes == ["duplicate_sale", "no_offer"], rows
+    loser = next(r for r in rows.values() if r.outcome == "duplicate_sale")
+    assert loser.attempts == 2  # its first insert met the winner's unique key; the inbox retried it
+    assert len(_sales(engine, "ORD_RACE")) == 1 and len(decided) == 1
+    engine.dispose()
