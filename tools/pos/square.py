@@ -47,7 +47,7 @@ from tools.pos.base import (
     validate_discount,
     validate_points,
 )
-from tools.pos.square_orders import order_lines
+from tools.pos.square_orders import order_customer_id, order_lines
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -117,7 +117,7 @@ class SquarePos:
         return PosOrder(
             pos_transaction_id=order.id or pos_transaction_id,
             location_id=order.location_id,
-            pos_customer_id=order.customer_id,
+            pos_customer_id=order_customer_id(order),
             occurred_at=_parse_time(order.closed_at or order.created_at),
             total_cents=(total.amount or 0) if total else 0,
             currency=str(total.currency) if total and total.currency else self._currency,
