@@ -117,7 +117,8 @@ def main() -> None:
         with session_scope(engine) as s:
             eid = enqueue_event(s, provider="pos", provider_event_id=parsed.event_id, event_type=parsed.event,
                                 payload=json.loads(json.dumps(sale))).event_id
-            recorded = record_sale(s, sale=parsed, event_id=eid, pseudonym_secret="y")
+            recorded = record_sale(s, sale=parsed, event_id=eid, pseudonym_secret="y",
+                                   checks=settings.sale_checks)
             event = s.get(InboxEvent, eid)
         return event, recorded  # type: ignore[return-value]
 

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.events import SaleChecks
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = 300
     webhook_max_body_bytes: int = 256 * 1024
     api_max_body_bytes: int = Field(default=64 * 1024, description="Body limit of every other route (api.limits).")
+    sale_checks: SaleChecks = Field(default_factory=SaleChecks, description="Total and clock checks on a sale; "
+                                    'JSON in the environment, e.g. SALE_CHECKS=\'{"max_future_s": 600}\'.')
 
     pseudonym_secret: str | None = None
     default_merchant_id: str = Field(default="m_sandbox", description="Merchant for providers without one.")

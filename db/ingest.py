@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy import CursorResult, select, update
+from sqlmodel import Session, col
 
-from core.events import CustomerData, SaleCompleted
+from core.events import CustomerData, SaleChecks, SaleCompleted, sale_refusal
 from db.pseudonyms import make_pseudonym
-from db.tables import Customer, CustomerContact, InboxEvent, Location, PosTransaction, TransactionLine
+from db.tables import (
+    Customer,
+    CustomerContact,
+    InboxEvent,
+    Location,
+    Merchant,
+    PosTransaction,
+    PromoCode,
+    TransactionLine,
+)
 from db.types import utcnow
 
 
@@ -36,6 +47,31 @@ def get_location(session: Session, *, location_id: str) -> Location | None:
     return session.get(Location, location_id)
 
 
+@dataclass(frozen=True)
+class LocationMerchant:
+    """What checking a sale needs to know about where it happened."""
+
+    location_id: str
+    merchant_id: str
+    currency: str
+
+
+def location_merchant(session: Session, *, location_id: str) -> LocationMerchant | None:
+    row = session.execute(
+        select(col(Location.merchant_id), col(Merchant.currency))
+        .join(Merchant, col(Merchant.id) == col(Location.merchant_id))
+        .where(col(Location.id) == location_id)
+    ).first()
+    return None if row is None else LocationMerchant(location_id, row[0], row[1])
+
+
+def check_sale(sale: SaleCompleted, where: LocationMerchant, *, now: datetime | None, checks: SaleChecks) -> None:
+    """Raise IngestError with every reason `sale` cannot be recorded (see core.events.sale_refusal)."""
+    problems = sale_refusal(sale, currency=where.currency, now=now, checks=checks)
+    if problems:
+        raise IngestError("; ".join(f"{'.'.join(p.loc)}: {p.msg}" for p in problems))
+
+
 def get_customer_by_pos_id(session: Session, *, merchant_id: str, pos_customer_id: str) -> Customer | None:
     return session.execute(
         select(Customer).where(Customer.merchant_id == merchant_id,  # type: ignore[arg-type]
@@ -58,10 +94,20 @@ def ensure_customer(session: Session, *, merchant_id: str, pos_customer_id: str,
     return customer
 
 
-def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudonym_secret: str) -> RecordedSale:
-    location = get_location(session, location_id=sale.data.location_id)
-    if location is None:
+def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudonym_secret: str,
+                checks: SaleChecks) -> RecordedSale:
+    """Record a sale once (keyed on the POS transaction id) and mark the promo codes it used redeemed.
+
+    The sale is checked again here (currency, totals; not the clock, see `sale_refusal`): the webhook
+    checked generic sales at the door, but Square sales are built from fetched orders, and a row can
+    sit in the inbox from before a check existed.
+    """
+    where = location_merchant(session, location_id=sale.data.location_id)
+    if where is None:
         raise IngestError(f"unknown location_id {sale.data.location_id!r}")
+    check_sale(sale, where, now=None, checks=checks)
+    location = get_location(session, location_id=where.location_id)
+    assert location is not None
     existing = session.execute(
         select(PosTransaction).where(PosTransaction.merchant_id == location.merchant_id,  # type: ignore[arg-type]
                                      PosTransaction.pos_transaction_id == sale.data.id)  # type: ignore[arg-type]
@@ -88,8 +134,25 @@ def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudon
                         unit_price_cents=li.unit_price_cents)
         for li in sale.data.line_items
     ])
+    mark_redeemed(session, merchant_id=location.merchant_id, codes=[d.code for d in sale.data.discounts],
+                  at=sale.created_at)
     session.flush()
     return RecordedSale(txn.id, customer_id, location.merchant_id, created=True, source_event_id=event_id)
+
+
+def mark_redeemed(session: Session, *, merchant_id: str, codes: list[str], at: datetime) -> int:
+    """Mark the merchant's promo codes among `codes` redeemed, each once (compare-and-set on
+    `redeemed_at IS NULL`: a code used again, or the same sale recorded twice, changes nothing).
+    Codes that are not ours (the POS's own discounts) are ignored. Returns how many were marked."""
+    if not codes:
+        return 0
+    result = cast(CursorResult[Any], session.execute(
+        update(PromoCode)
+        .where(col(PromoCode.merchant_id) == merchant_id, col(PromoCode.code).in_(sorted(set(codes))),
+               col(PromoCode.redeemed_at).is_(None))
+        .values(redeemed_at=at)
+    ))
+    return result.rowcount
 
 
 def upsert_customer(session: Session, *, data: CustomerData, merchant_id: str, pseudonym_secret: str) -> Customer:

@@ -47,7 +47,8 @@ def process_event(engine: Engine, settings: Settings, event: InboxEvent,
                 upsert_customer(session, data=parsed.data, pseudonym_secret=secret,
                                 merchant_id=event.merchant_id or settings.default_merchant_id)
                 return "profile_updated"
-            recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret)
+            recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret,
+                                   checks=settings.sale_checks)
     except IngestError as exc:
         raise PermanentEventError(str(exc)) from exc
     if not recorded.created and recorded.source_event_id != event.id:

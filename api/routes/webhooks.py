@@ -11,14 +11,17 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SettingsDep
 from api.signatures import SignatureError, verify_pos, verify_square
-from core.events import PayloadError, SaleCompleted, SquareEvent, parse_generic, parse_json
+from core.events import PayloadError, SaleCompleted, SaleProblem, SquareEvent, parse_generic, parse_json, sale_refusal
+from core.settings import Settings
 from db.engine import session_scope
 from db.inbox import enqueue_event
-from db.ingest import get_location
+from db.ingest import LocationMerchant, location_merchant
+from db.types import utcnow
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -40,42 +43,43 @@ def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
 _sqlite_write_lock = threading.Lock()
 
 
-def _store(engine: Any, *, provider: str, provider_event_id: str, event_type: str, payload: dict[str, Any],
-           location_id: str | None, default_merchant: str | None) -> JSONResponse:
-    lock = _sqlite_write_lock if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    with lock:
-        return _store_locked(engine, provider=provider, provider_event_id=provider_event_id, event_type=event_type,
-                             payload=payload, location_id=location_id, default_merchant=default_merchant)
+def _refusal_detail(problems: list[SaleProblem]) -> list[dict[str, Any]]:
+    return [{"loc": list(p.loc), "msg": p.msg, "type": "sale_refused"} for p in problems]
 
 
 _LOCATION_TTL_S = 60.0
-_location_merchants: dict[tuple[str, str], tuple[str, float]] = {}
+_locations: dict[tuple[str, str], tuple[LocationMerchant, float]] = {}
 
 
-def _merchant_of_location(session: Any, location_id: str) -> str | None:
-    """Location -> merchant, cached for a minute (locations change rarely; unknown ones are not cached)."""
-    key = (str(session.get_bind().url), location_id)
-    hit = _location_merchants.get(key)
+def _where(engine: Any, location_id: str) -> LocationMerchant:
+    """Location -> merchant and currency, cached for a minute (they change rarely; unknown ones are not
+    cached, so a new location works at once). 422 for an unknown location."""
+    key = (str(engine.url), location_id)
+    hit = _locations.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[1] < _LOCATION_TTL_S:
         return hit[0]
-    location = get_location(session, location_id=location_id)
-    if location is None:
-        return None
-    _location_merchants[key] = (location.merchant_id, now)
-    return location.merchant_id
+    with Session(engine) as session:
+        where = location_merchant(session, location_id=location_id)
+    if where is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown location_id {location_id!r}")
+    _locations[key] = (where, now)
+    return where
 
 
-def _store_locked(engine: Any, *, provider: str, provider_event_id: str, event_type: str, payload: dict[str, Any],
-                  location_id: str | None, default_merchant: str | None) -> JSONResponse:
+def _accept(engine: Any, settings: Settings, *, provider: str, provider_event_id: str, event_type: str,
+            payload: dict[str, Any], sale: SaleCompleted | None) -> JSONResponse:
+    """Check a sale against its merchant (422, nothing stored), then store the event once in the inbox."""
     try:
-        with session_scope(engine) as session:
-            merchant_id = default_merchant
-            if location_id is not None:
-                merchant_id = _merchant_of_location(session, location_id)
-                if merchant_id is None:
-                    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                        f"unknown location_id {location_id!r}")
+        merchant_id = settings.default_merchant_id
+        if sale is not None:
+            where = _where(engine, sale.data.location_id)
+            problems = sale_refusal(sale, currency=where.currency, now=utcnow(), checks=settings.sale_checks)
+            if problems:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _refusal_detail(problems))
+            merchant_id = where.merchant_id
+        lock = _sqlite_write_lock if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        with lock, session_scope(engine) as session:
             result = enqueue_event(session, provider=provider, provider_event_id=provider_event_id,
                                    event_type=event_type, payload=payload, merchant_id=merchant_id)
     except OperationalError as exc:  # database locked/unreachable: tell the POS to retry later
@@ -99,11 +103,9 @@ async def pos_webhook(request: Request, settings: SettingsDep, engine: EngineDep
         event = parse_generic(payload)
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _validation_detail(exc)) from exc
-    location_id = event.data.location_id if isinstance(event, SaleCompleted) else None
     return await run_in_threadpool(
-        _store, engine, provider="pos", provider_event_id=event.event_id, event_type=event.event,
-        payload=payload, location_id=location_id,
-        default_merchant=None if location_id else settings.default_merchant_id,
+        _accept, engine, settings, provider="pos", provider_event_id=event.event_id, event_type=event.event,
+        payload=payload, sale=event if isinstance(event, SaleCompleted) else None,
     )
 
 
@@ -124,6 +126,6 @@ async def square_webhook(request: Request, settings: SettingsDep, engine: Engine
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _validation_detail(exc)) from exc
     return await run_in_threadpool(
-        _store, engine, provider="square", provider_event_id=event.event_id, event_type=event.type,
-        payload=payload, location_id=None, default_merchant=settings.default_merchant_id,
+        _accept, engine, settings, provider="square", provider_event_id=event.event_id, event_type=event.type,
+        payload=payload, sale=None,  # a Square sale is fetched and checked by the worker (db.ingest.record_sale)
     )

@@ -22,7 +22,7 @@ from agent.context import AgentContext
 from agent.indexing import index_merchant
 from agent.llm import get_drafter
 from agent.runner import OfferAgent
-from core.events import SaleCompleted
+from core.events import SaleChecks, SaleCompleted
 from db.engine import session_scope
 from db.inbox import enqueue_event
 from db.ingest import RecordedSale, record_sale
@@ -85,7 +85,7 @@ def ingest(sb: Sandbox, sale: dict[str, Any]) -> tuple[InboxEvent, Any]:
         event_id = enqueue_event(s, provider="pos", provider_event_id=parsed.event_id, event_type=parsed.event,
                                  payload=json.loads(json.dumps(sale))).event_id
     with session_scope(sb.engine) as s:
-        recorded = record_sale(s, sale=parsed, event_id=event_id, pseudonym_secret="t")
+        recorded = record_sale(s, sale=parsed, event_id=event_id, pseudonym_secret="t", checks=SaleChecks())
         event = s.get(InboxEvent, event_id)
     assert event is not None
     return event, recorded
