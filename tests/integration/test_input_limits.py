@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -108,6 +109,16 @@ def test_every_route_has_a_limit_and_webhooks_keep_theirs(live: Live) -> None:
         assert c.post("/webhooks/pos", content=body, headers={"x-signature": "t=1,v1=00"}).status_code == 401
 
 
+def test_70k_character_subject_is_refused_by_size_before_any_parsing(live: Live) -> None:
+    """The report's edit (a 70,000-character `email_subject`) never reaches JSON parsing or the PII regexes."""
+    body = json.dumps({"action": "edit", "edits": {"email_subject": "a" * 70_000}}).encode()
+    with live.client() as c:
+        r = c.post("/offers/off_any/review", content=body,
+                   headers={"authorization": f"Bearer {live.manager_key}", "content-type": "application/json"})
+        assert r.status_code == 413, r.text
+        assert c.get("/healthz").status_code == 200
+
+
 def test_slow_upload_does_not_hold_up_other_requests(live: Live) -> None:
     with open_socket(live.url) as sock:
         sock.sendall(request_head("/offers/off_any/review", {
@@ -125,6 +136,20 @@ def test_query_integers_past_int64_are_422(live: Live) -> None:
             r = c.get(f"/offers?{query}", headers=auth)
             assert r.status_code == 422, (query, r.text)
         assert c.get("/offers?offset=1000000&limit=500", headers=auth).status_code == 200
+
+
+def test_every_integer_parameter_has_an_upper_bound(live: Live) -> None:
+    """Query and path integers are bounded in their types (422), so none can reach the database too large."""
+    from api.main import create_app
+
+    unbounded = []
+    for path, operations in create_app(live.settings, run_migrations=False).openapi()["paths"].items():
+        for method, operation in operations.items():
+            for param in operation.get("parameters", []):
+                schemas = [param["schema"], *param["schema"].get("anyOf", [])]
+                if any(s.get("type") == "integer" for s in schemas) and not any("maximum" in s for s in schemas):
+                    unbounded.append(f"{method.upper()} {path} {param['name']}")
+    assert unbounded == []
 
 
 def probe_app(database_url: str, data_dir: Path, engine: Engine) -> FastAPI:
