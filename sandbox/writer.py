@@ -257,7 +257,8 @@ def _ledger_row(customer_id: int, c: SandboxCustomer, kind: str, delta: int, at:
 
 def _write_static(conn: Connection, start: date) -> None:
     opened = datetime.combine(start, time(), tzinfo=UTC) - timedelta(days=2000)
-    conn.execute(insert(table_of(Merchant)), [{"id": MERCHANT_ID, "name": MERCHANT_NAME, "created_at": opened}])
+    conn.execute(insert(table_of(Merchant)),
+                 [{"id": MERCHANT_ID, "name": MERCHANT_NAME, "currency": CURRENCY, "created_at": opened}])
     conn.execute(
         insert(table_of(Location)),
         [
