@@ -20,8 +20,9 @@ from db.engine import get_engine, migrate
 from db.tables import Customer, Merchant
 from db.types import utcnow
 from profiles.document import profile_document, purchase_document
-from profiles.features import ProfileFeatures, Visit, compute_features, compute_features_batch, day_part
+from profiles.features import ProfileFeatures, compute_features, compute_features_batch
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits, load_visits
+from profiles.visits import Visit, day_part
 from vectorstore.embeddings import Embedder, get_embedder
 from vectorstore.factory import get_vector_store
 from vectorstore.points import ProfilePoint, PurchasePoint

@@ -11,8 +11,8 @@ mix of two pool vectors, re-normalised. The customer vectors therefore live in t
 space with its real cluster structure (unlike uniform random vectors, which make HNSW look worse
 and brute force look better than they are), and the queries are real embedded segment queries.
 
-The per-transaction path uses `profiles.features.compute_features` when that module is importable
-(else a small stand-in, reported as such), a plain profile document, and the real embedder.
+The per-transaction path uses the real features (`profiles.features.compute_features`), a plain profile
+document, and the real embedder.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from profiles.features import compute_features
+from profiles.visits import Visit, VisitLine
 from vectorstore import tuning
 from vectorstore.client_backend import ClientVectorStore
 from vectorstore.edge_backend import EdgeVectorStore
@@ -194,54 +196,36 @@ def synthetic_visits(rng: random.Random, count: int) -> list[tuple[datetime, lis
     return sorted(visits)
 
 
-def features_function() -> tuple[str, Callable[[int, list[Any]], dict[str, Any]]]:
-    """profiles.features.compute_features when available, else a stand-in aggregate."""
-    try:
-        from profiles.features import Visit, VisitLine, compute_features
-    except Exception as exc:  # the profiles package is built in parallel; the benchmark must still run
-        reason = f"stand-in (profiles.features unavailable: {type(exc).__name__})"
-
-        def stand_in(customer_id: int, visits: list[Any]) -> dict[str, Any]:
-            cats: dict[str, int] = {}
-            for _when, lines in visits:
-                for _sku, _name, cat, _price in lines:
-                    cats[cat] = cats.get(cat, 0) + 1
-            return {"visits_12m": len(visits), "favourite_categories": sorted(cats, key=cats.__getitem__)[-3:]}
-
-        return reason, stand_in
-
-    def real(customer_id: int, visits: list[Any]) -> dict[str, Any]:
-        pos_visits = [
-            Visit(occurred_at=when, total_cents=sum(p for *_x, p in lines),
-                  lines=[VisitLine(sku, name, cat, None, 1, price) for sku, name, cat, price in lines],
-                  transaction_id=k)
-            for k, (when, lines) in enumerate(visits)
-        ]
-        features = compute_features(pos_visits, now=NOW, customer_id=customer_id)
-        assert features is not None
-        return {
-            "visits_12m": features.visits_12m,
-            "spend_12m_cents": features.spend_12m_cents,
-            "churn_risk": features.churn_risk,
-            "lapsed": features.lapsed,
-            "weekend_share": features.weekend_share,
-            "dessert_share": features.dessert_share,
-            "alcohol_share": features.alcohol_share,
-            "brunch_share": features.brunch_share,
-            "favourite_categories": [c.name for c in features.favourite_categories],
-        }
-
-    return "profiles.features.compute_features", real
+def customer_features(customer_id: int, visits: list[Any]) -> dict[str, Any]:
+    """The real per-transaction features (`profiles.features.compute_features`) as profile payload fields."""
+    pos_visits = [
+        Visit(occurred_at=when, total_cents=sum(p for *_x, p in lines),
+              lines=[VisitLine(sku, name, cat, None, 1, price) for sku, name, cat, price in lines],
+              transaction_id=k)
+        for k, (when, lines) in enumerate(visits)
+    ]
+    features = compute_features(pos_visits, now=NOW, customer_id=customer_id)
+    assert features is not None
+    return {
+        "visits_12m": features.visits_12m,
+        "spend_12m_cents": features.spend_12m_cents,
+        "churn_risk": features.churn_risk,
+        "lapsed": features.lapsed,
+        "weekend_share": features.weekend_share,
+        "dessert_share": features.dessert_share,
+        "alcohol_share": features.alcohol_share,
+        "brunch_share": features.brunch_share,
+        "favourite_categories": [c.name for c in features.favourite_categories],
+    }
 
 
 def per_transaction_update(store: VectorStore, embedder: LocalEmbedder, rounds: int, history: int) -> None:
-    source, features_of = features_function()
     rng = random.Random(7)
     precomputed = embedder.embed(["precomputed profile vector"])[0]
 
     def one(customer_id: int, embed: bool) -> None:
         visits = synthetic_visits(rng, history)
-        features = features_of(customer_id, visits)
+        features = customer_features(customer_id, visits)
         when, lines = visits[-1]
         document = (
             f"Guest g_{customer_id:06d}. {features['visits_12m']} visits in 12 months. "
@@ -261,8 +245,8 @@ def per_transaction_update(store: VectorStore, embedder: LocalEmbedder, rounds: 
                                               vector=purchase_vector, skus=[s for s, *_r in lines],
                                               categories=[c for _s, _n, c, _p in lines])])
 
-    print(f"\nper-transaction profile update + upsert (features: {source}; history {history} visits;"
-          " profile + purchase point)")
+    print(f"\nper-transaction profile update + upsert (features: profiles.features.compute_features; "
+          f"history {history} visits; profile + purchase point)")
     for embed in (False, True):
         samples = time_calls([partial(one, c, embed) for c in range(1, rounds + 1)])
         label = "with embedding (2 docs, MiniLM)" if embed else "without embedding (pre-computed vector)"

@@ -23,16 +23,9 @@ Shape, and why:
 from __future__ import annotations
 
 from core.schemas import CustomerFacts
-from profiles.features import (
-    MIN_RHYTHM_VISITS,
-    REGULAR_MAX_INTERVAL_DAYS,
-    REGULAR_MIN_VISITS_12M,
-    WEEKDAYS,
-    ProfileFeatures,
-    Visit,
-    day_part,
-    zone,
-)
+from profiles.feature_families import MIN_RHYTHM_VISITS, REGULAR_MAX_INTERVAL_DAYS, REGULAR_MIN_VISITS_12M
+from profiles.features import ProfileFeatures
+from profiles.visits import WEEKDAYS, Visit, day_part, zone
 
 # Drink subcategory (as the catalog spells it) -> plain words. Unknown ones pass through with "_" as " ".
 DRINK_WORDS = {
@@ -50,7 +43,7 @@ DRINK_WORDS = {
     "soft": "soft drinks",
     "coffee": "coffee",
 }
-# Day part -> words a marketer uses. Lunch and brunch are weekday/weekend by definition (features.day_part).
+# Day part -> words a marketer uses. Lunch and brunch are weekday/weekend by definition (profiles.visits.day_part).
 DAY_PART_WORDS = {
     "breakfast": "breakfast",
     "brunch": "weekend brunch",

@@ -19,9 +19,10 @@ from sqlmodel import Session, col, select
 
 from db.tables import CatalogItem, Location, PosTransaction, TransactionLine
 from profiles.bgnbd import MIN_REPEAT_CUSTOMERS, choose_params, fit_bgnbd
-from profiles.features import ProfileFeatures, Visit, VisitLine, compute_features, visit_summary
+from profiles.features import ProfileFeatures, compute_features
 from profiles.merchant_model import DEFAULT_MEAN_TICKET_CENTS, MerchantModel
 from profiles.spend import DEFAULT_GROSS_MARGIN, choose_spend_params, fit_gamma_gamma
+from profiles.visits import Visit, VisitLine, visit_summary
 
 # Margins outside this band mean the catalog costs are wrong or missing, not that the merchant is
 # giving food away or printing money; use the default then.

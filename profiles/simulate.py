@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from profiles.bgnbd import DEFAULT_PRIORS, BgNbdParams
-from profiles.features import Visit, VisitLine
+from profiles.visits import Visit, VisitLine
 
 # A small restaurant menu: (sku, name, category, subcategory, quantity, unit_price_cents, alcohol).
 BENCH_MENU: tuple[VisitLine, ...] = (

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from core.schemas import CustomerFacts
 from profiles.document import interval_phrase, profile_document, purchase_document, segment_facts, wine_share
-from profiles.features import ProfileFeatures, Visit, VisitLine, compute_features
+from profiles.features import ProfileFeatures, compute_features
+from profiles.visits import Visit, VisitLine
 from tests.unit.test_profiles_features import (
     BENEDICT,
     CAESAR,

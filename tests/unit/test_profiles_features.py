@@ -10,15 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from profiles.bgnbd import DEFAULT_PRIORS
-from profiles.features import (
-    Visit,
-    VisitLine,
-    compute_features,
-    compute_features_batch,
-    day_part,
-    visit_summary,
-)
+from profiles.features import compute_features, compute_features_batch
 from profiles.merchant_model import DEFAULT_MODEL
+from profiles.visits import Visit, VisitLine, day_part, visit_summary
 
 NY = "America/New_York"
 SALMON = VisitLine("SALMON", "Grilled Salmon", "mains", None, 1, 2400)
