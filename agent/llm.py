@@ -113,6 +113,22 @@ def prompt_version() -> str:
 # --------------------------------------------------------------------------- OpenAI drafter
 
 
+def chat_model_from_settings(settings: Settings) -> BaseChatModel:
+    """`ChatOpenAI` against LLM_BASE_URL (any OpenAI-compatible endpoint). Client retries are off:
+    callers retry with tenacity, so attempts are counted and bounded in one place."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=SecretStr(settings.llm_api_key or "not-needed"),  # local endpoints often take no key
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        temperature=0.2,
+        use_responses_api=False,
+    )
+
+
 class MalformedOutputError(ValueError):
     """The model's final answer cannot be turned into a usable OfferDraft."""
 
@@ -123,7 +139,9 @@ class MalformedOutputError(ValueError):
 
 
 @dataclass
-class _Usage:
+class ModelUsage:
+    """Model calls and tokens of one decision or answer (server-reported usage)."""
+
     model_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -156,23 +174,11 @@ class OpenAIDrafter:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> OpenAIDrafter:
-        """A drafter on `ChatOpenAI` against LLM_BASE_URL. Client retries are off: tenacity retries
-        here, so attempts are counted and bounded in one place."""
-        from langchain_openai import ChatOpenAI
-
-        chat_model = ChatOpenAI(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url,
-            api_key=SecretStr(settings.llm_api_key or "not-needed"),  # local endpoints often take no key
-            timeout=settings.llm_timeout_s,
-            max_retries=0,
-            temperature=0.2,
-            use_responses_api=False,
-        )
-        return cls(chat_model=chat_model, model_name=settings.llm_model, **kwargs)
+        """A drafter on `ChatOpenAI` against LLM_BASE_URL (see `chat_model_from_settings`)."""
+        return cls(chat_model=chat_model_from_settings(settings), model_name=settings.llm_model, **kwargs)
 
     def draft(self, inp: DraftInput, *, context: ReadToolContext | None = None) -> DraftResult:
-        usage = _Usage()
+        usage = ModelUsage()
         try:
             offer, repaired = self._run(inp, context or context_from_draft_input(inp), usage)
         except MalformedOutputError as exc:
@@ -191,7 +197,7 @@ class OpenAIDrafter:
             repaired=repaired,
         )
 
-    def _fallback(self, inp: DraftInput, usage: _Usage, reason: str) -> DraftResult:
+    def _fallback(self, inp: DraftInput, usage: ModelUsage, reason: str) -> DraftResult:
         result = self.fallback.draft(inp)
         return result.model_copy(
             update={
@@ -202,7 +208,7 @@ class OpenAIDrafter:
             }
         )
 
-    def _invoke(self, runnable: Any, messages: Sequence[BaseMessage], usage: _Usage) -> AIMessage:
+    def _invoke(self, runnable: Any, messages: Sequence[BaseMessage], usage: ModelUsage) -> AIMessage:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential_jitter(initial=0.2, max=self.retry_wait_max_s),
@@ -218,7 +224,7 @@ class OpenAIDrafter:
         usage.add(message)
         return message
 
-    def _run(self, inp: DraftInput, ctx: ReadToolContext, usage: _Usage) -> tuple[OfferDraft, bool]:
+    def _run(self, inp: DraftInput, ctx: ReadToolContext, usage: ModelUsage) -> tuple[OfferDraft, bool]:
         tools = build_read_tools(ctx)
         by_name: dict[str, BaseTool] = {tool.name: tool for tool in tools}
         submit = _submit_offer_tool()
@@ -240,7 +246,7 @@ class OpenAIDrafter:
             if offer is not None:
                 return offer, False
             messages.append(message)
-            messages.extend(_run_read_tools(message, by_name))
+            messages.extend(run_tool_calls(message, by_name))
         raise MalformedOutputError(["the model never called submit_offer"], "")  # pragma: no cover
 
     def _repair(
@@ -248,7 +254,7 @@ class OpenAIDrafter:
         runnable: Any,
         messages: list[BaseMessage],
         error: MalformedOutputError,
-        usage: _Usage,
+        usage: ModelUsage,
         eligible_skus: set[str],
         eligible_categories: set[str],
     ) -> tuple[OfferDraft, bool]:
@@ -313,7 +319,7 @@ def _parse_final_answer(
     return _validate_offer(args, raw, eligible_skus, eligible_categories)
 
 
-def _run_read_tools(message: AIMessage, by_name: dict[str, BaseTool]) -> list[ToolMessage]:
+def run_tool_calls(message: AIMessage, by_name: dict[str, BaseTool]) -> list[ToolMessage]:
     """Answer every tool call of the message (errors are answered too, so the conversation stays
     well-formed for the next request)."""
     replies: list[ToolMessage] = []

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agent.ask.service import AskAgent, get_ask_agent
 from agent.runner import OfferAgent, get_agent
 from core.settings import Settings
 from db.crud import hash_api_key
@@ -59,6 +60,12 @@ def get_embedder_dep(agent: AgentDep) -> Embedder | None:
     return agent.ctx.embedder
 
 
+def get_ask_agent_dep(settings: SettingsDep, engine: EngineDep) -> AskAgent:
+    """The associate Q&A agent of this process (shares the offer agent's clients and caches)."""
+    return get_ask_agent(settings, engine)
+
+
+AskAgentDep = Annotated[AskAgent, Depends(get_ask_agent_dep)]
 VectorStoreDep = Annotated[VectorStore | None, Depends(get_vector_store_dep)]
 EmbedderDep = Annotated[Embedder | None, Depends(get_embedder_dep)]
 
@@ -86,6 +93,10 @@ def current_api_key(request: Request, session: SessionDep) -> ApiKey:
     if key is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})
+    # End the read transaction now: a snapshot held for the whole request blocks PostgreSQL DDL such
+    # as the checkpointer's CREATE INDEX CONCURRENTLY when the first request builds the agent.
+    session.expunge(key)
+    session.rollback()
     return key
 
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout_s: float = 10.0
     decision_budget_s: float = Field(default=1.5, description="Checkout budget for one decision.")
+    ask_budget_s: float = Field(default=2.0, gt=0, description="Budget of the model's answer to an associate.")
+    ask_rate_limit_per_minute: int = Field(
+        default=30, ge=0, description="Questions per API key per minute on POST /customers/{id}/ask (0 = no limit)."
+    )
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"

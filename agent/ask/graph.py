@@ -91,17 +91,18 @@ def answer(state: AskState, runtime: Runtime[AskContext]) -> dict[str, Any]:
     facts = _facts(state)
     fallback_reason: str | None = None
     draft: AnswerDraft | None = None
+    spent: dict[str, int] = {}
     if services.model_answers(state["intents"]) and services.answerer is not None:
         from agent.ask.tools import AskToolData
 
         tools = AskToolData(ctx=ctx, ref=_ref(state, ctx), question=state["question"])
-        draft, fallback_reason = services.answerer.answer(
+        draft, fallback_reason, usage = services.answerer.answer(
             question=state["question"], intents=state["intents"], facts=facts, tools=tools
         )
-    if draft is None:
+        spent = {"model_calls": usage.model_calls, "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out}
+    if draft is None:  # offline by configuration, or the model was late, failing or malformed
         draft = answer_offline(state["intents"], facts, state["question"])
-        if fallback_reason:
-            draft = draft.model_copy(update={"fallback_reason": fallback_reason})
+        draft = draft.model_copy(update={"fallback_reason": fallback_reason, **spent})
     _audit(
         ctx,
         state,

@@ -78,7 +78,11 @@ def verify_answer(
     claims = strip_verbatim_quotes(text, [by_id[i] for i in draft.cited_ids if i in by_id]).replace(CAPABILITIES, " ")
     # An abstention need not answer the allergy question, but anything it says is still checked.
     problems += check_allergy_claims(
-        claims, cited=draft.cited_ids, allergies=allergies, intents=() if draft.abstained else intents
+        claims,
+        cited=draft.cited_ids,
+        allergies=allergies,
+        intents=() if draft.abstained else intents,
+        abstained=draft.abstained,
     )
     problems += check_promises(claims)
     return Verification(passed=not problems, problems=problems)
@@ -110,8 +114,11 @@ def strip_verbatim_quotes(text: str, cited: Sequence[Fact]) -> str:
 
 
 def check_allergy_claims(
-    text: str, *, cited: Sequence[str], allergies: list[str] | None, intents: Sequence[str]
+    text: str, *, cited: Sequence[str], allergies: list[str] | None, intents: Sequence[str], abstained: bool = False
 ) -> list[str]:
+    """The answer's allergy and diet statements against the record. An abstention that merely
+    mentions allergies ("ask me about allergies") need not cite the record or restate it; any claim
+    it makes is still checked."""
     problems: list[str] = []
     record = canonical(allergies or [])
     vocabulary = set(TOP9_ALLERGENS) | record
@@ -124,7 +131,7 @@ def check_allergy_claims(
         problems.append("allergy question not answered from the record")
     if not topical and not NO_ALLERGY_CLAIM_RE.search(text):
         return problems
-    if "profile:allergies" not in cited:
+    if "profile:allergies" not in cited and not abstained:
         problems.append("allergy statement without citing the allergy record")
     for sentence in sentences:
         claim = NO_ALLERGY_CLAIM_RE.search(sentence)
@@ -132,7 +139,7 @@ def check_allergy_claims(
             continue
         if status != NONE_RECORDED or not RECORDED_QUALIFIER_RE.search(sentence):
             problems.append(f"claims no allergies ({claim.group(0)!r}) but the record says {status}")
-    if status == UNKNOWN and not any(UNKNOWN_MARKER_RE.search(s) for s in topical):
+    if status == UNKNOWN and not abstained and not any(UNKNOWN_MARKER_RE.search(s) for s in topical):
         problems.append("allergies are unknown but the answer does not say so")
     named: set[str] = set()
     for sentence in topical:

@@ -25,7 +25,7 @@ class ContactOut(BaseModel):
 
 
 class CustomerOut(BaseModel):
-    customer: str  # pseudonym
+    customer: str | None  # pseudonym; None for associates, who must not learn the pseudonym <-> POS id link
     pos_customer_id: str
     tier: str
     points: int
@@ -50,13 +50,12 @@ class CustomerOut(BaseModel):
     contact: ContactOut | None = None
 
 
-def _find(session: Session, ref: str, merchant_id: str) -> Customer:
-    customer = session.exec(
-        select(Customer).where(
-            col(Customer.merchant_id) == merchant_id,
-            or_(col(Customer.pos_customer_id) == ref, col(Customer.pseudonym) == ref),
-        )
-    ).first()
+def _find(session: Session, ref: str, merchant_id: str, *, by_pseudonym: bool = True) -> Customer:
+    """By POS id, or (unless `by_pseudonym` is False: associates) by pseudonym."""
+    match = or_(col(Customer.pos_customer_id) == ref, col(Customer.pseudonym) == ref) if by_pseudonym else (
+        col(Customer.pos_customer_id) == ref
+    )
+    customer = session.exec(select(Customer).where(col(Customer.merchant_id) == merchant_id, match)).first()
     if customer is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {ref!r}")
     return customer
@@ -114,9 +113,13 @@ def customer_out(customer: Customer, features: ProfileFeatures | None, contact: 
 def read_customer(
     customer_id: str, key: AssociateOrManager, settings: SettingsDep, session: SessionDep, agent: AgentDep
 ) -> CustomerOut:
-    """Profile summary; contact PII only for managers. (Sync: features are computed in the thread pool.)"""
-    customer = _find(session, customer_id, settings.default_merchant_id)
+    """Profile summary; contact PII only for managers. (Sync: features are computed in the thread pool.)
+
+    Associates address guests by POS id only and never see the pseudonym, so they cannot link the two."""
+    manager = key.role in ("manager", "admin")
+    customer = _find(session, customer_id, settings.default_merchant_id, by_pseudonym=manager)
     assert customer.id is not None
     features = agent.profile_features(merchant_id=customer.merchant_id, customer_id=customer.id)
-    contact = session.get(CustomerContact, customer.id) if key.role in ("manager", "admin") else None
-    return customer_out(customer, features, contact)
+    contact = session.get(CustomerContact, customer.id) if manager else None
+    out = customer_out(customer, features, contact)
+    return out if manager else out.model_copy(update={"customer": None})
