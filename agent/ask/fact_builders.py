@@ -20,7 +20,8 @@ from core.schemas import CatalogFact
 from db.offers import PENDING_REVIEW, REVIEWING, SENT
 from db.tables import Customer
 from profiles.document import interval_phrase
-from profiles.features import ProfileFeatures, Visit
+from profiles.features import ProfileFeatures
+from profiles.visits import Visit
 
 TIER_ORDER = ("member", *(name for name, _ in TIER_THRESHOLDS))
 MONTHS = (

@@ -44,7 +44,8 @@ from agent.ask.menu_match import items_named, items_with_allergens
 from agent.ask.schemas import Fact
 from agent.ask.suggest import guest_filters, suggest_items
 from agent.facts import customer_facts, local_date
-from profiles.features import ProfileFeatures, Visit, compute_features
+from profiles.features import ProfileFeatures, compute_features
+from profiles.visits import Visit
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 from agent.facts import contact_known_values
 from db.offers import APPROVED, PENDING_REVIEW, REVIEWING, SENT
 from db.tables import Customer, Location, LoyaltyLedger, Offer, PosTransaction, PromoCode
-from profiles.features import Visit
 from profiles.fit import load_visits
+from profiles.visits import Visit
 
 # Offer statuses that can still matter at the till (sent = the guest holds a code; the others are
 # on their way or with a reviewer).

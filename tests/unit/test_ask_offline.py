@@ -17,7 +17,8 @@ from agent.ask.schemas import AnswerDraft, Fact
 from agent.ask.verify import verify_answer
 from core.schemas import CatalogFact
 from db.tables import Customer
-from profiles.features import Visit, compute_features
+from profiles.features import compute_features
+from profiles.visits import Visit, VisitLine
 
 NOW = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
 SALMON = CatalogFact(sku="SALMON-ENTREE", name="Grilled Salmon", category="mains", price_cents=2400,
@@ -38,7 +39,7 @@ def customer(allergies: list[str] | None, **kw: object) -> Customer:
 def facts_for(allergies: list[str] | None, *, visits: int = 8, note: str | None = None, **kw: object) -> list[Fact]:
     history = [
         Visit(occurred_at=NOW - timedelta(days=14 * i + 3), total_cents=3000,
-              lines=[("SALMON-ENTREE", "Grilled Salmon", "mains", "seafood", 1, 2400)], transaction_id=i)
+              lines=[VisitLine("SALMON-ENTREE", "Grilled Salmon", "mains", "seafood", 1, 2400)], transaction_id=i)
         for i in range(visits)
     ]
     facts = profile_facts(customer(allergies, **kw), today=NOW.date(), lifetime_points=700)
