@@ -292,3 +292,22 @@ def test_payment_and_order_events_racing_on_two_postgres_workers_make_one_sale(
     assert loser.attempts == 2  # its first insert met the winner's unique key; the inbox retried it
     assert len(_sales(engine, "ORD_RACE")) == 1 and len(decided) == 1
     engine.dispose()
+
+
+def test_our_promo_code_applied_at_the_square_register_is_redeemed_once(seller: SquareSeller) -> None:
+    """Our codes are Square catalog discounts named after the code: the order's discount comes back by name."""
+    from db.tables import PromoCode
+
+    with session_scope(seller.engine) as s:
+        s.add(PromoCode(idempotency_key="idk_square_redeem", code="HV-SQRE-7K", merchant_id="m_sandbox",
+                        discount_cents=500))
+    order = seller.order("ORD_E2E_PROMO", discounts=[("HV-SQRE-7K", 500), ("Staff meal", 200)])
+    paid = seller.wait(seller.post(payment_event("payment.updated", "sq_evt_pay_promo", order)).json()["event_id"])
+    assert paid["status"] == "done", paid
+    closed = seller.wait(seller.post(order_event("order.updated", "sq_evt_ord_promo", order)).json()["event_id"])
+    assert closed["outcome"] == "duplicate_sale"
+    [sale] = _sales(seller.engine, "ORD_E2E_PROMO")
+    assert sale.total_cents == sum(price for _sku, _name, price in seller.dishes) - 700
+    with Session(seller.engine) as s:
+        promo = s.exec(select(PromoCode).where(col(PromoCode.code) == "HV-SQRE-7K")).one()
+    assert promo.redeemed_at == sale.occurred_at
