@@ -9,7 +9,10 @@ Pure and deterministic: no I/O, no model, the clock comes in through `ctx.now`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import get_args
 
 from core.schemas import GuardrailReport, GuardrailResult, Verdict
 from guardrails.alcohol import check_alcohol
@@ -21,7 +24,7 @@ from guardrails.discount import check_discount, check_offer_value
 from guardrails.escalation import check_escalation
 from guardrails.fatigue import check_fatigue
 from guardrails.margin import check_margin
-from guardrails.policy import HARD_RULES, Policy
+from guardrails.policy import HARD_RULES, Policy, RuleName
 from guardrails.quiet_hours import check_quiet_hours
 from guardrails.structure import check_structure
 
@@ -40,6 +43,26 @@ RULES: tuple[Rule, ...] = (
     check_copy,
     check_escalation,
 )
+
+
+# Rules switched off in the current context only: the eval harness (`python -m evals --disable-rule`)
+# uses it to prove its suite fails when a rule stops working. No API, worker or model input reaches it.
+_disabled_rules: ContextVar[frozenset[str]] = ContextVar("disabled_guardrail_rules", default=frozenset())
+
+
+@contextmanager
+def rules_disabled(names: Iterable[str]) -> Iterator[None]:
+    """Within this block (this thread or task and what it spawns), the named rules pass and
+    `quiet_hours` defers nothing. For the eval harness only."""
+    disabled = frozenset(names)
+    unknown = sorted(disabled - set(get_args(RuleName)))
+    if unknown:
+        raise ValueError(f"unknown guardrail rule(s): {', '.join(unknown)}")
+    token = _disabled_rules.set(disabled)
+    try:
+        yield
+    finally:
+        _disabled_rules.reset(token)
 
 
 def apply_override(rule_result: GuardrailResult, policy: Policy) -> GuardrailResult:
@@ -102,6 +125,12 @@ def evaluate(ctx: GuardrailContext) -> GuardrailReport:
             rule="no_offer", verdict="pass", reason="no offer drafted; nothing to check or send"
         )
         return GuardrailReport(verdict="pass", results=[no_offer], send_at=None)
+    disabled = _disabled_rules.get()
     results = [apply_override(run_rule(rule, ctx), ctx.policy) for rule in RULES]
-    send_at = ctx.send_at if ctx.send_at > ctx.now_utc else None
+    results = [
+        r.model_copy(update={"verdict": "pass", "reason": "rule disabled (eval harness)"}) if r.rule in disabled else r
+        for r in results
+    ]
+    deferred = ctx.send_at > ctx.now_utc and "quiet_hours" not in disabled
+    send_at = ctx.send_at if deferred else None
     return GuardrailReport(verdict=combine(results), results=results, send_at=send_at)
