@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from typing import Any
 
@@ -12,7 +13,9 @@ from sqlmodel import Session
 
 from agent.checkpointer import make_checkpointer
 from agent.context import AgentContext
-from agent.graph import ReviewConflict, compile_with
+from agent.graph import compile_with
+from agent.recheck import RecheckResult, recheck_customer
+from agent.review import ReviewConflict, check_decision, reviewer_ref
 from core.settings import Settings
 from db import inbox, offers
 from db.engine import session_scope
@@ -57,32 +60,60 @@ class OfferAgent:
             return "pending_review"
         return str(result.get("outcome") or "no_offer")
 
-    def review(self, offer: Offer, decision: dict[str, Any]) -> str:
-        """Claim the offer for this reviewer (compare-and-set, with a lease), resume the escalated
-        decision with theirs and return the new outcome. Raises ReviewConflict when the offer is not
-        waiting for review; whatever fails, the offer never stays `reviewing`."""
-        assert offer.event_id is not None
-        config = self.config(offer.event_id)
-        reviewer = f"reviewer:{decision.get('reviewer')}"
-        if not offers.claim_review(self.ctx.engine, offer.id, reviewer=reviewer,
+    def review(self, offer_id: str, decision: dict[str, Any]) -> str:
+        """Apply a reviewer's decision to an escalated offer; returns the new outcome.
+
+        The decision is validated against the offer first (ReviewError: 422, ReviewForbidden: 403), so a
+        refused body changes nothing. Then the offer is claimed (compare-and-set + lease; ReviewConflict
+        when it is not waiting for review) and the graph resumes with the decision. Whatever fails, the
+        claim is released: an offer never stays `reviewing` (and a dead process's lease expires).
+        """
+        with Session(self.ctx.engine) as session:
+            row = session.get(Offer, offer_id)
+        if row is None or row.event_id is None:
+            raise ReviewConflict(f"offer {offer_id} has no decision to review")
+        check_decision(offers.draft_from_row(row), decision)
+        claim = f"{reviewer_ref(decision)}:{secrets.token_hex(4)}"
+        if not offers.claim_review(self.ctx.engine, offer_id, reviewer=claim,
                                    lease_s=self.ctx.settings.review_lease_s):
-            raise ReviewConflict(f"offer {offer.id} is not pending_review")
+            raise ReviewConflict(f"offer {offer_id} is {row.status!r}, not pending_review")
+        config = self.config(row.event_id)
         try:
+            snapshot = self.graph.get_state(config)
+            if not any(task.interrupts for task in snapshot.tasks):
+                if not snapshot.next:
+                    raise ReviewConflict(f"the decision on offer {offer_id} is complete")
+                # An earlier review's decision is checkpointed but the process died before it finished:
+                # the worker completes it (re-checking every rule first); this decision is not applied.
+                return self._hand_to_worker(offer_id, row.event_id)
             result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
         except ToolUnavailable:
             # The decision is made and checkpointed; the POS/provider is down. Hand the thread back to
             # the worker, which resumes it at `execute` with the same idempotency keys.
-            with session_scope(self.ctx.engine) as session:
-                offers.hand_to_worker(session, offer.id)
-                inbox.requeue_for_execution(session, event_id=offer.event_id)
-            return inbox.OUTCOME_EXECUTION_QUEUED
-        except BaseException:
-            offers.release_review(self.ctx.engine, offer.id)
-            raise
+            return self._hand_to_worker(offer_id, row.event_id)
+        finally:
+            offers.release_review(self.ctx.engine, offer_id, claim=claim)  # no-op once the graph moved it on
         outcome = "pending_review" if result.get("__interrupt__") else str(result.get("outcome"))
         with session_scope(self.ctx.engine) as session:
-            inbox.record_outcome(session, event_id=offer.event_id, outcome=outcome)
+            inbox.record_outcome(session, event_id=row.event_id, outcome=outcome)
         return outcome
+
+    def _hand_to_worker(self, offer_id: str, event_id: str) -> str:
+        with session_scope(self.ctx.engine) as session:
+            offers.hand_to_worker(session, offer_id)
+            inbox.requeue_for_execution(session, event_id=event_id)
+        return inbox.OUTCOME_EXECUTION_QUEUED
+
+    def recheck_customer(self, customer_id: int) -> list[RecheckResult]:
+        """After a profile change: re-check this guest's pending and scheduled offers (agent.recheck)."""
+        results = recheck_customer(
+            self.ctx,
+            customer_id=customer_id,
+            decision_values=lambda event_id: dict(self.graph.get_state(self.config(event_id)).values),
+        )
+        for r in results:
+            log.info("profile re-check of customer %s: offer %s %s (%s)", customer_id, r.offer_id, r.action, r.detail)
+        return results
 
     def profile_features(self, *, merchant_id: str, customer_id: int) -> ProfileFeatures | None:
         """The guest's profile features as of now, from the merchant's fitted model (None: no visits yet)."""

@@ -47,7 +47,11 @@ class OfferState(TypedDict, total=False):
     """The full guardrail report (every rule's verdict and the deferred send time)."""
 
     review: dict[str, Any] | None
-    """The human reviewer's decision when the offer was escalated."""
+    """The latest reviewer's decision (action, edits, note, reviewer key id, role); None while nobody has
+    decided, and again when `execute` sends the offer back for an escalation that decision did not cover."""
+
+    executed: str | None
+    """What `execute` came to: sent | blocked (re-check failed a rule) | review (new escalation)."""
 
     outcome: str | None
     """sent | pending_review | blocked | no_offer | rejected."""

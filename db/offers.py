@@ -176,16 +176,18 @@ def record_verdicts(
     send_at: datetime | None,
 ) -> bool:
     """The rules' verdicts on a fresh draft or a reviewer's edit: drafted|reviewing -> approved |
-    pending_review | blocked."""
-    if to not in (APPROVED, PENDING_REVIEW, BLOCKED):
+    pending_review | blocked, or reviewing -> reviewing (a manager's edit, executed next)."""
+    if to not in (APPROVED, PENDING_REVIEW, BLOCKED, REVIEWING):
         raise ValueError(f"verdicts cannot move an offer to {to!r}")
-    return _transition(session, offer_id, (DRAFTED, REVIEWING), to, verdict=verdict, verdicts=verdicts,
+    # A manager's edit that the rules let through stays `reviewing` (under the lease) until executed.
+    from_ = (REVIEWING,) if to == REVIEWING else (DRAFTED, REVIEWING)
+    return _transition(session, offer_id, from_, to, verdict=verdict, verdicts=verdicts,
                        offer_value_cents=offer_value_cents, scheduled_for=send_at)
 
 
 def claim_review(engine: Engine, offer_id: str, *, reviewer: str, lease_s: float) -> bool:
-    """pending_review (or reviewing with an expired lease) -> reviewing, held by `reviewer` for
-    `lease_s` seconds. Two reviewers never resume the same decision twice."""
+    """pending_review (or reviewing with an expired lease) -> reviewing, held by `reviewer` (a claim token
+    unique to this review) for `lease_s` seconds. Two reviewers never resume the same decision twice."""
     now = utcnow()
     with Session(engine) as session:
         result = session.execute(
@@ -202,12 +204,17 @@ def claim_review(engine: Engine, offer_id: str, *, reviewer: str, lease_s: float
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release_review(engine: Engine, offer_id: str) -> bool:
-    """reviewing -> pending_review: the review ended without a decision (refused input, error)."""
+def release_review(engine: Engine, offer_id: str, *, claim: str) -> bool:
+    """reviewing -> pending_review, only while `claim` still holds the lease: the review ended without
+    moving the offer on (refused input, error). A claim that expired and was taken over releases nothing."""
     with Session(engine) as session:
-        released = _transition(session, offer_id, (REVIEWING,), PENDING_REVIEW)
+        result = session.execute(
+            update(Offer)
+            .where(col(Offer.id) == offer_id, col(Offer.status) == REVIEWING, col(Offer.review_locked_by) == claim)
+            .values(status=PENDING_REVIEW, reviewing_until=None, review_locked_by=None, updated_at=utcnow())
+        )
         session.commit()
-        return released
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def reclaim_expired_reviews(engine: Engine, *, now: datetime | None = None) -> list[str]:
@@ -238,7 +245,9 @@ def apply_edit(session: Session, offer_id: str, draft: OfferDraft, *, marketer: 
         for name, value in after.items()
         if getattr(row, name) != value
     }
-    values: dict[str, Any] = {**after, "reviewed_by_marketer": marketer}
+    values: dict[str, Any] = dict(after)
+    if marketer is not None:
+        values["reviewed_by_marketer"] = marketer
     if not _transition(session, offer_id, (REVIEWING,), REVIEWING, **values):
         return None
     session.expire(row)

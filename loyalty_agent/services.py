@@ -44,8 +44,9 @@ class BackgroundServices:
 
     def __init__(self, settings: Settings, engine: Engine, *, workers: int) -> None:
         runner = make_offer_runner(settings, engine)
+        recheck = get_agent(settings, engine).recheck_customer
         self.pool: list[Worker | MessageSender] = [
-            Worker(engine, settings, offer_runner=runner) for _ in range(workers)
+            Worker(engine, settings, offer_runner=runner, profile_recheck=recheck) for _ in range(workers)
         ]
         self.pool.append(MessageSender(engine, settings))
         self.threads: list[threading.Thread] = []

@@ -10,6 +10,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
@@ -19,6 +21,7 @@ from core.settings import Settings
 from db.engine import session_scope
 from db.inbox import claim_events, complete_event, fail_event
 from db.ingest import IngestError, OfferRunner, record_sale, upsert_customer
+from db.offers import reclaim_expired_reviews
 from db.tables import InboxEvent
 from tools.errors import PermanentError
 from tools.pos.square_events import square_to_generic
@@ -29,9 +32,17 @@ class PermanentEventError(Exception):
     """Retrying will not help (bad data that passed the webhook's checks, unknown location...)."""
 
 
+ProfileRecheck = Callable[[int], object]
+"""Called with our customer id after a guest-profile update is recorded (agent.runner.OfferAgent.recheck_customer):
+re-checks that guest's pending and scheduled offers against the new profile."""
+
+
 def process_event(engine: Engine, settings: Settings, event: InboxEvent,
-                  offer_runner: OfferRunner | None = None) -> str:
-    """Record one event and return its outcome. Raises PermanentEventError for bad data."""
+                  offer_runner: OfferRunner | None = None, profile_recheck: ProfileRecheck | None = None) -> str:
+    """Record one event and return its outcome. Raises PermanentEventError for bad data.
+
+    A profile update is committed first, then re-checked: if the re-check fails the event is retried,
+    and recording the same update again yields the same profile (the re-check is compare-and-set throughout)."""
     try:
         parsed = square_to_generic(event, settings) if event.provider == "square" else parse_generic(event.payload)
     except (ValidationError, KeyError, TypeError) as exc:
@@ -44,13 +55,18 @@ def process_event(engine: Engine, settings: Settings, event: InboxEvent,
     try:
         with session_scope(engine) as session:
             if isinstance(parsed, CustomerUpdated):
-                upsert_customer(session, data=parsed.data, pseudonym_secret=secret,
-                                merchant_id=event.merchant_id or settings.default_merchant_id)
-                return "profile_updated"
-            recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret,
-                                   checks=settings.sale_checks)
+                customer = upsert_customer(session, data=parsed.data, pseudonym_secret=secret,
+                                           merchant_id=event.merchant_id or settings.default_merchant_id)
+                updated_customer_id = customer.id
+            else:
+                recorded = record_sale(session, sale=parsed, event_id=event.id, pseudonym_secret=secret,
+                                       checks=settings.sale_checks)
     except IngestError as exc:
         raise PermanentEventError(str(exc)) from exc
+    if isinstance(parsed, CustomerUpdated):
+        if profile_recheck is not None and updated_customer_id is not None:
+            profile_recheck(updated_customer_id)
+        return "profile_updated"
     if not recorded.created and recorded.source_event_id != event.id:
         return "duplicate_sale"  # another event recorded this sale (Square: payment + order) and decides it
     if offer_runner is None or recorded.customer_id is None:
@@ -62,27 +78,40 @@ class Worker:
     """Claims and processes inbox rows until stopped."""
 
     def __init__(self, engine: Engine, settings: Settings, *, offer_runner: OfferRunner | None = None,
-                 worker_id: str | None = None, batch_size: int = 8) -> None:
+                 profile_recheck: ProfileRecheck | None = None, worker_id: str | None = None,
+                 batch_size: int = 8) -> None:
         self.engine = engine
         self.settings = settings
         self.offer_runner = offer_runner
+        self.profile_recheck = profile_recheck
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.batch_size = batch_size
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_reclaim = 0.0
 
     def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled."""
+        self._reclaim_expired_reviews()
         events = claim_events(self.engine, worker_id=self.worker_id, limit=self.batch_size,
                               lease_s=self.settings.worker_lease_s, max_attempts=self.settings.worker_max_attempts)
         for event in events:
             self._handle(event)
         return len(events)
 
+    def _reclaim_expired_reviews(self) -> None:
+        """Offers whose reviewer's process died mid-review go back to the queue once the lease is over."""
+        now = time.monotonic()
+        if now < self._next_reclaim:
+            return
+        self._next_reclaim = now + min(30.0, self.settings.review_lease_s / 4)
+        for offer_id in reclaim_expired_reviews(self.engine):
+            log.warning("offer %s: review lease expired; back to pending_review", offer_id)
+
     def _handle(self, event: InboxEvent) -> None:
         s = self.settings
         try:
-            outcome = process_event(self.engine, s, event, self.offer_runner)
+            outcome = process_event(self.engine, s, event, self.offer_runner, self.profile_recheck)
         except PermanentEventError as exc:
             log.warning("event %s failed permanently: %s", event.id, exc)
             fail_event(self.engine, event_id=event.id, worker_id=self.worker_id, error=str(exc),

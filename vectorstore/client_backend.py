@@ -8,6 +8,7 @@ scans every point on each query: it is a test double, not a deployment option.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from vectorstore import tuning
 from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,
+    SPARSE_COLLECTIONS,
     CollectionName,
     Condition,
     ExcludeIds,
@@ -28,7 +30,10 @@ from vectorstore.points import (
     Range,
     hit_from,
 )
+from vectorstore.sparse import RRF_K, SPARSE_VECTOR, SparseVector, candidates_for
 from vectorstore.store import PointRecord, VectorStore
+
+log = logging.getLogger(__name__)
 
 
 def _field_condition(condition: Match | MatchAny | Range) -> models.FieldCondition:
@@ -53,6 +58,10 @@ def to_client_filter(conditions: list[Condition]) -> models.Filter | None:
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def _client_sparse(sparse: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
 
 
 SEARCH_PARAMS = models.SearchParams(
@@ -93,12 +102,20 @@ class ClientVectorStore(VectorStore):
 
     def _create_collections(self, dim: int) -> None:
         for collection in COLLECTIONS:
+            sparse = collection in SPARSE_COLLECTIONS
             if self._client.collection_exists(collection):
                 self._check_dim(collection, dim)
-            else:
+                if sparse and SPARSE_VECTOR not in (self._client.get_collection(collection).config.params
+                                                    .sparse_vectors or {}):
+                    # Built before hybrid search: vectors are derived data, so rebuild rather than refuse.
+                    log.warning("collection %s predates hybrid search; recreated empty, re-index it", collection)
+                    self._client.delete_collection(collection)
+            if not self._client.collection_exists(collection):
                 self._client.create_collection(
                     collection_name=collection,
                     vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                    sparse_vectors_config={SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+                    if sparse else None,
                     hnsw_config=models.HnswConfigDiff(
                         m=tuning.HNSW_M,
                         ef_construct=tuning.HNSW_EF_CONSTRUCT,
@@ -123,8 +140,9 @@ class ClientVectorStore(VectorStore):
 
     def _upsert(self, collection: CollectionName, records: list[PointRecord]) -> None:
         points = [
-            models.PointStruct(id=point_id, vector=vector, payload=payload)
-            for point_id, vector, payload in records
+            models.PointStruct(id=point_id, vector={"": vector, SPARSE_VECTOR: _client_sparse(sparse)} if sparse
+                               else vector, payload=payload)
+            for point_id, vector, payload, sparse in records
         ]
         self._client.upsert(collection_name=collection, points=points, wait=True)
 
@@ -139,6 +157,43 @@ class ClientVectorStore(VectorStore):
             with_payload=True,
             # Local mode is always exact and warns about search params.
             search_params=None if self._local_mode else SEARCH_PARAMS,
+        )
+        return [hit_from(p.id, p.score, p.payload) for p in response.points]
+
+    def _query_sparse(
+        self, collection: CollectionName, sparse: SparseVector, conditions: list[Condition], limit: int
+    ) -> list[Hit]:
+        response = self._client.query_points(
+            collection_name=collection,
+            query=_client_sparse(sparse),
+            using=SPARSE_VECTOR,
+            query_filter=to_client_filter(conditions),
+            limit=limit,
+            with_payload=True,
+        )
+        return [hit_from(p.id, p.score, p.payload) for p in response.points]
+
+    def _query_hybrid(
+        self,
+        collection: CollectionName,
+        vector: list[float],
+        sparse: SparseVector,
+        conditions: list[Condition],
+        limit: int,
+    ) -> list[Hit]:
+        client_filter = to_client_filter(conditions)
+        candidates = candidates_for(limit)
+        response = self._client.query_points(
+            collection_name=collection,
+            prefetch=[
+                models.Prefetch(query=vector, filter=client_filter, limit=candidates,
+                                params=None if self._local_mode else SEARCH_PARAMS),
+                models.Prefetch(query=_client_sparse(sparse), using=SPARSE_VECTOR, filter=client_filter,
+                                limit=candidates),
+            ],
+            query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+            limit=limit,
+            with_payload=True,
         )
         return [hit_from(p.id, p.score, p.payload) for p in response.points]
 

@@ -15,6 +15,8 @@ are serialised with a lock, reads are not (the engine synchronises its segments 
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from vectorstore import tuning
 from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,
+    SPARSE_COLLECTIONS,
     CollectionName,
     Condition,
     ExcludeIds,
@@ -35,7 +38,10 @@ from vectorstore.points import (
     Range,
     hit_from,
 )
+from vectorstore.sparse import RRF_K, SPARSE_VECTOR, SparseVector, candidates_for
 from vectorstore.store import PointRecord, VectorStore
+
+log = logging.getLogger(__name__)
 
 
 def _field_condition(condition: Match | MatchAny | Range) -> qe.FieldCondition:
@@ -77,10 +83,32 @@ def _index_schema(kind: str) -> Any:
     raise ValueError(f"unknown payload index kind {kind!r}")
 
 
-def edge_config(dim: int) -> qe.EdgeConfig:
-    """Shard configuration: cosine vectors of `dim`, HNSW/optimizer settings from `tuning`."""
+def _search_params() -> qe.SearchParams:
+    return qe.SearchParams(
+        hnsw_ef=tuning.HNSW_EF_SEARCH,
+        acorn=qe.AcornSearchParams(enable=True, max_selectivity=tuning.ACORN_MAX_SELECTIVITY),
+    )
+
+
+def _edge_sparse(sparse: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(list(sparse.indices), list(sparse.values))
+
+
+def _predates_sparse(path: Path, dim: int) -> bool:
+    """Whether the shard at `path` opens with the dense-only configuration (built before hybrid search)."""
+    try:
+        qe.EdgeShard.load(str(path), edge_config(dim, sparse=False)).close()
+    except Exception:
+        return False
+    return True
+
+
+def edge_config(dim: int, *, sparse: bool = False) -> qe.EdgeConfig:
+    """Shard configuration: cosine vectors of `dim` (plus, with `sparse`, the BM25 sparse vector with
+    Qdrant's IDF modifier), HNSW/optimizer settings from `tuning`."""
     return qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
+        sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if sparse else None,
         hnsw_config=qe.HnswIndexConfig(
             m=tuning.HNSW_M,
             ef_construct=tuning.HNSW_EF_CONSTRUCT,
@@ -118,18 +146,24 @@ class EdgeVectorStore(VectorStore):
                 raise RuntimeError("vector store is closed")
             for collection in COLLECTIONS:
                 if collection not in self._shards:
-                    self._shards[collection] = self._open_shard(self._root / collection, dim)
+                    self._shards[collection] = self._open_shard(self._root / collection, dim,
+                                                                sparse=collection in SPARSE_COLLECTIONS)
                 self._ensure_payload_indexes(collection)
 
     @staticmethod
-    def _open_shard(path: Path, dim: int) -> qe.EdgeShard:
-        config = edge_config(dim)
+    def _open_shard(path: Path, dim: int, *, sparse: bool) -> qe.EdgeShard:
+        config = edge_config(dim, sparse=sparse)
         if path.is_dir() and any(path.iterdir()):
             try:
                 # Passing the config makes the engine validate the stored vector size against `dim`.
                 return qe.EdgeShard.load(str(path), config)
             except Exception as exc:
-                raise ValueError(f"cannot open vector collection at {path} with dim={dim}: {exc}") from exc
+                if not (sparse and _predates_sparse(path, dim)):
+                    raise ValueError(f"cannot open vector collection at {path} with dim={dim}: {exc}") from exc
+                # Built before hybrid search: vectors are derived data, so rebuild rather than refuse to
+                # start; `serve` re-indexes an empty profiles collection (or run `loyalty-agent reindex`).
+                log.warning("vector collection %s predates hybrid search; recreated empty, re-index it", path)
+                shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
         return qe.EdgeShard.create(str(path), config)
 
@@ -141,7 +175,10 @@ class EdgeVectorStore(VectorStore):
                 shard.update(qe.UpdateOperation.create_field_index(field_name, _index_schema(kind)))
 
     def _upsert(self, collection: CollectionName, records: list[PointRecord]) -> None:
-        points = [qe.Point(point_id, vector, payload) for point_id, vector, payload in records]
+        points = [
+            qe.Point(point_id, {"": vector, SPARSE_VECTOR: _edge_sparse(sparse)} if sparse else vector, payload)
+            for point_id, vector, payload, sparse in records
+        ]
         with self._lock:
             self._shard(collection).update(qe.UpdateOperation.upsert_points(points))
 
@@ -153,10 +190,40 @@ class EdgeVectorStore(VectorStore):
             query=qe.Query.Nearest(vector),
             filter=to_edge_filter(conditions),
             with_payload=True,
-            params=qe.SearchParams(
-                hnsw_ef=tuning.HNSW_EF_SEARCH,
-                acorn=qe.AcornSearchParams(enable=True, max_selectivity=tuning.ACORN_MAX_SELECTIVITY),
-            ),
+            params=_search_params(),
+        )
+        return [hit_from(p.id, p.score, p.payload) for p in self._shard(collection).query(request)]
+
+    def _query_sparse(
+        self, collection: CollectionName, sparse: SparseVector, conditions: list[Condition], limit: int
+    ) -> list[Hit]:
+        request = qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE_VECTOR),
+            filter=to_edge_filter(conditions),
+            with_payload=True,
+        )
+        return [hit_from(p.id, p.score, p.payload) for p in self._shard(collection).query(request)]
+
+    def _query_hybrid(
+        self,
+        collection: CollectionName,
+        vector: list[float],
+        sparse: SparseVector,
+        conditions: list[Condition],
+        limit: int,
+    ) -> list[Hit]:
+        edge_filter = to_edge_filter(conditions)
+        candidates = candidates_for(limit)
+        request = qe.QueryRequest(
+            limit=limit,
+            prefetches=[
+                qe.Prefetch(candidates, query=qe.Query.Nearest(vector), filter=edge_filter, params=_search_params()),
+                qe.Prefetch(candidates, query=qe.Query.Nearest(_edge_sparse(sparse), using=SPARSE_VECTOR),
+                            filter=edge_filter),
+            ],
+            query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # a Fusion variant; the stub names the base
+            with_payload=True,
         )
         return [hit_from(p.id, p.score, p.payload) for p in self._shard(collection).query(request)]
 

@@ -28,6 +28,8 @@ CollectionName = Literal["profiles", "purchases"]
 PROFILES: CollectionName = "profiles"
 PURCHASES: CollectionName = "purchases"
 COLLECTIONS: tuple[CollectionName, ...] = (PROFILES, PURCHASES)
+# Collections that also store the BM25 sparse vector of their document (hybrid search, vectorstore.sparse).
+SPARSE_COLLECTIONS: frozenset[CollectionName] = frozenset({PROFILES})
 
 VectorLike = npt.NDArray[np.float32] | Sequence[float]
 

@@ -1,7 +1,8 @@
 """The `VectorStore` interface: two collections (`profiles`, `purchases`), tenant-scoped queries.
 
 The public methods are implemented once, here, on top of a handful of backend primitives
-(`_create_collections`, `_upsert`, `_query`, `_scroll`, `_vector_of`, `_count`, `_delete`). The
+(`_create_collections`, `_upsert`, `_query`, `_query_sparse`, `_query_hybrid`, `_scroll`, `_vector_of`,
+`_count`, `_delete`). The
 embedded engine (`vectorstore.edge_backend.EdgeVectorStore`, the default) and a Qdrant server via
 qdrant-client (`vectorstore.client_backend.ClientVectorStore`, when `QDRANT_URL` is set) therefore
 share the tenant scoping, the point ids and the payload layout, and one contract test suite
@@ -41,9 +42,10 @@ from vectorstore.points import (
     purchase_point_id,
     tenant_conditions,
 )
+from vectorstore.sparse import SparseVector, document_vector, query_vector
 
-# (point id, vector, payload) as handed to a backend.
-PointRecord = tuple[str, list[float], dict[str, Any]]
+# (point id, dense vector, payload, BM25 sparse vector or None) as handed to a backend.
+PointRecord = tuple[str, list[float], dict[str, Any], SparseVector | None]
 
 
 class VectorStore(ABC):
@@ -64,12 +66,15 @@ class VectorStore(ABC):
     def upsert_profiles(self, points: Sequence[ProfilePoint]) -> None:
         """Insert or replace customer profile points (id derived from merchant + customer)."""
         if points:
-            self._upsert(PROFILES, [(p.point_id, as_vector(p.vector), p.payload()) for p in points])
+            records: list[PointRecord] = [
+                (p.point_id, as_vector(p.vector), p.payload(), document_vector(p.document)) for p in points
+            ]
+            self._upsert(PROFILES, records)
 
     def upsert_purchases(self, points: Sequence[PurchasePoint]) -> None:
         """Insert or replace visit points (id derived from merchant + transaction)."""
         if points:
-            self._upsert(PURCHASES, [(p.point_id, as_vector(p.vector), p.payload()) for p in points])
+            self._upsert(PURCHASES, [(p.point_id, as_vector(p.vector), p.payload(), None) for p in points])
 
     def search_profiles(
         self,
@@ -78,9 +83,29 @@ class VectorStore(ABC):
         merchant_id: str,
         limit: int = 10,
         filters: ProfileFilter | None = None,
+        text: str | None = None,
     ) -> list[Hit]:
-        """Customers of one merchant whose profile document is closest to `vector`, best first."""
-        return self._query(PROFILES, as_vector(vector), profile_conditions(merchant_id, filters), limit)
+        """Customers of one merchant whose profile document is closest to `vector`, best first.
+
+        With `text` (the query `vector` was embedded from) the search is hybrid: the dense ranking and
+        the BM25 ranking of the profile documents fused by reciprocal rank (see `vectorstore.sparse`);
+        hit scores are then fusion scores. A text whose words appear in no document ranks as dense.
+        """
+        conditions = profile_conditions(merchant_id, filters)
+        sparse = query_vector(text) if text else None
+        if not sparse:
+            return self._query(PROFILES, as_vector(vector), conditions, limit)
+        return self._query_hybrid(PROFILES, as_vector(vector), sparse, conditions, limit)
+
+    def search_profiles_by_keywords(
+        self, text: str, *, merchant_id: str, limit: int = 10, filters: ProfileFilter | None = None
+    ) -> list[Hit]:
+        """Customers of one merchant ranked by BM25 of their profile document for `text` (only documents
+        sharing a stemmed term with it; empty when none does)."""
+        sparse = query_vector(text)
+        if not sparse:
+            return []
+        return self._query_sparse(PROFILES, sparse, profile_conditions(merchant_id, filters), limit)
 
     def similar_customers(self, customer_id: int, *, merchant_id: str, limit: int = 10) -> list[Hit]:
         """Customers of the same merchant closest to this customer's profile vector (never itself).
@@ -176,6 +201,22 @@ class VectorStore(ABC):
     def _query(
         self, collection: CollectionName, vector: list[float], conditions: list[Condition], limit: int
     ) -> list[Hit]: ...
+
+    @abstractmethod
+    def _query_sparse(
+        self, collection: CollectionName, sparse: SparseVector, conditions: list[Condition], limit: int
+    ) -> list[Hit]: ...
+
+    @abstractmethod
+    def _query_hybrid(
+        self,
+        collection: CollectionName,
+        vector: list[float],
+        sparse: SparseVector,
+        conditions: list[Condition],
+        limit: int,
+    ) -> list[Hit]:
+        """Dense and sparse candidates (`sparse.candidates_for(limit)` each) fused by RRF (k = RRF_K)."""
 
     @abstractmethod
     def _scroll(

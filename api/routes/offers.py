@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from agent.graph import EDITABLE_FIELDS, ReviewConflict, ReviewError
+from agent.review import EDITABLE_FIELDS, ReviewConflict, ReviewError, ReviewForbidden
 from api.deps import AgentDep, EngineDep, MarketerOrManager, SessionDep, SettingsDep
-from core.schemas import OfferDraft
 from db import offers
-from db.offers import draft_from_row
 from db.tables import AuditEvent, Customer, Offer
 
 router = APIRouter(prefix="/offers", tags=["offers"])
@@ -42,6 +40,7 @@ class OfferOut(BaseModel):
     discount_pct: float | None
     discount_cents: int | None
     bonus_points: int | None
+    expires_in_days: int | None
     channel: str
     sms_text: str | None
     email_subject: str | None
@@ -57,6 +56,7 @@ class OfferOut(BaseModel):
     expires_at: datetime | None
     scheduled_for: datetime | None
     decided_by: str | None
+    reviewed_by_marketer: str | None
     created_at: datetime
     updated_at: datetime
     audit: list[AuditOut] | None = None
@@ -75,6 +75,7 @@ def offer_out(offer: Offer, pseudonym: str, audit: list[AuditEvent] | None = Non
         discount_pct=offer.discount_pct,
         discount_cents=offer.discount_cents,
         bonus_points=offer.bonus_points,
+        expires_in_days=offer.expires_in_days,
         channel=offer.channel,
         sms_text=offer.sms_text,
         email_subject=offer.email_subject,
@@ -90,6 +91,7 @@ def offer_out(offer: Offer, pseudonym: str, audit: list[AuditEvent] | None = Non
         expires_at=offer.expires_at,
         scheduled_for=offer.scheduled_for,
         decided_by=offer.decided_by,
+        reviewed_by_marketer=offer.reviewed_by_marketer,
         created_at=offer.created_at,
         updated_at=offer.updated_at,
         audit=None
@@ -151,7 +153,11 @@ def read_offer(offer_id: str, session: SessionDep, _key: MarketerOrManager) -> O
 
 class ReviewIn(BaseModel):
     action: Literal["accept", "edit", "reject"]
-    edits: dict[str, Any] = Field(default_factory=dict)
+    edits: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=len(EDITABLE_FIELDS),
+        description="Only with action `edit`: field -> new value; marketers change copy fields only.",
+    )
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -159,37 +165,21 @@ class ReviewIn(BaseModel):
 def review_offer(
     offer_id: str, body: ReviewIn, key: MarketerOrManager, settings: SettingsDep, engine: EngineDep, agent: AgentDep
 ) -> OfferOut:
-    """Managers accept, edit or reject; marketers may edit copy and reject (an edit by a marketer goes
-    back to the review queue for a manager unless the rules then pass it). Edits are re-checked by the
-    guardrails before anything executes. (Sync: the graph resumes in the thread pool.)"""
-    if key.role == "marketer" and body.action == "accept":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "marketers may edit or reject; a manager accepts")
-    if body.action == "edit":
-        if not body.edits:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an edit needs `edits`")
-        unknown = set(body.edits) - EDITABLE_FIELDS
-        if unknown:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"not editable: {sorted(unknown)}; editable: {sorted(EDITABLE_FIELDS)}",
-            )
-    with Session(engine, expire_on_commit=False) as session:
-        offer, _ = _load(session, offer_id)
-    if body.action == "edit":
-        try:
-            OfferDraft.model_validate({**draft_from_row(offer).model_dump(), **body.edits})
-        except ValidationError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
-            ) from exc
+    """Managers accept, edit or reject; marketers may edit copy and reject. Every edit is validated before
+    anything is claimed and re-checked by the guardrails; a marketer's edit returns to the queue for a
+    manager. Accepted offers are re-checked against the guest as they are now before anything executes.
+    (Sync: the graph resumes in the thread pool.)"""
+    with Session(engine) as session:
+        _load(session, offer_id)  # 404 before anything else
     decision = {"action": body.action, "edits": body.edits, "note": body.note, "reviewer": key.id, "role": key.role}
     try:
-        agent.review(offer, decision)
-    except ReviewConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"offer is {offer.status!r}, not pending_review") from exc
-    except (ReviewError, ValidationError) as exc:
+        agent.review(offer_id, decision)
+    except ReviewForbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except ReviewError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ReviewConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     with Session(engine) as session:
         offer, pseudonym = _load(session, offer_id)
         return offer_out(offer, pseudonym, _audit_trail(session, offer))

@@ -24,7 +24,7 @@ class SegmentHit(BaseModel):
 
 def search(store: VectorStore, embedder: Embedder, *, merchant_id: str, q: str, limit: int) -> list[SegmentHit]:
     vector = embedder.embed([q])[0]
-    hits = store.search_profiles(vector, merchant_id=merchant_id, limit=limit)
+    hits = store.search_profiles(vector, merchant_id=merchant_id, limit=limit, text=q)  # hybrid: dense + BM25
     return [
         SegmentHit(
             customer=h.pseudonym,

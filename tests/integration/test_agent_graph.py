@@ -170,7 +170,7 @@ def test_review_accept_edit_and_reject(sandbox: Sandbox) -> None:
     if offer is None:
         pytest.skip("no escalation in this sample")
     # A reviewer edit that breaks a hard rule is re-checked and blocked: nothing executes.
-    outcome = sandbox.agent.review(offer, {"action": "edit", "edits": {"offer_type": "percent_off_item",
+    outcome = sandbox.agent.review(offer.id, {"action": "edit", "edits": {"offer_type": "percent_off_item",
                                                                        "discount_pct": 100.0,
                                                                        "sku": offer.sku},
                                            "reviewer": 1, "role": "manager", "note": "go big"})
@@ -185,7 +185,7 @@ def test_review_accept_edit_and_reject(sandbox: Sandbox) -> None:
     second = _pending(sandbox, seed=22)
     if second is None:
         pytest.skip("only one escalation in this sample")
-    assert sandbox.agent.review(second, {"action": "accept", "reviewer": 2, "role": "manager"}) == "sent"
+    assert sandbox.agent.review(second.id, {"action": "accept", "reviewer": 2, "role": "manager"}) == "sent"
     assert count(sandbox.engine, PromoCode, col(PromoCode.offer_id) == second.id) <= 1
     assert count(sandbox.engine, OutboundMessage, col(OutboundMessage.offer_id) == second.id) == 1
 
@@ -195,7 +195,7 @@ def test_accept_while_pos_is_down_queues_execution_for_the_worker(sandbox: Sandb
     if offer is None:
         pytest.skip("no escalation in this sample")
     sandbox.pos.fail_attach = 1
-    assert sandbox.agent.review(offer, {"action": "accept", "reviewer": 3, "role": "manager"}) == "execution_queued"
+    assert sandbox.agent.review(offer.id, {"action": "accept", "reviewer": 3, "role": "manager"}) == "execution_queued"
     with Session(sandbox.engine) as s:
         event = s.get(InboxEvent, offer.event_id)
         row = s.get(Offer, offer.id)

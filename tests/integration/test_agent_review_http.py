@@ -84,6 +84,20 @@ def test_escalated_offer_review_flow(reviewed_server: Any, engine: Engine) -> No
         assert c.post(url, json={"action": "edit", "edits": {"discount_pct": 150}},
                       headers=_auth(keys["manager"])).status_code == 422
         assert c.post(url, json={"action": "nope"}, headers=_auth(keys["manager"])).status_code == 422
+        # Roles: a marketer changes copy only; terms need a manager (403, nothing claimed or changed).
+        r = c.post(url, json={"action": "edit", "edits": {"bonus_points": 50}}, headers=_auth(keys["marketer"]))
+        assert r.status_code == 403, r.text
+        # `edits` belong to `edit`; absurd numbers are refused before anything is claimed.
+        r = c.post(url, json={"action": "accept", "edits": {"discount_pct": 5}}, headers=_auth(keys["manager"]))
+        assert r.status_code == 422, r.text
+        r = c.post(url, json={"action": "edit", "edits": {"bonus_points": 10**19}}, headers=_auth(keys["manager"]))
+        assert r.status_code == 422, r.text
+        assert c.get(f"/offers/{first}", headers=_auth(keys["manager"])).json()["status"] == "pending_review"
+        # A marketer's copy edit is re-checked and goes back to the queue for a manager, marked.
+        r = c.post(url, json={"action": "edit", "edits": {"sms_text": detail["sms_text"]}, "note": "copy ok"},
+                   headers=_auth(keys["marketer"]))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "pending_review" and r.json()["reviewed_by_marketer"].startswith("reviewer:")
         # A manager's edit that breaks a hard rule is re-checked and blocked: nothing executes.
         r = c.post(url, json={"action": "edit", "edits": {"discount_pct": 100}, "note": "go big"},
                    headers=_auth(keys["manager"]))

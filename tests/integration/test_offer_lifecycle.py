@@ -95,7 +95,7 @@ def test_transitions_are_compare_and_set(engine: Engine) -> None:
         assert row is not None
         assert (row.status, row.decided_by, row.review_locked_by, row.reviewing_until) == (
             "rejected", "reviewer:1", None, None)
-    assert not offers.release_review(engine, "off_1")
+    assert not offers.release_review(engine, "off_1", claim="reviewer:1")
 
 
 def test_an_expired_review_lease_is_reclaimed(engine: Engine) -> None:

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from evals.report import Gate
 from evals.segments.keyword import BM25Index, tokenize
-from evals.segments.schema import LabelExpr, load_queries
-from evals.segments.suite import precision_at_k
+from evals.segments.schema import LabelExpr, SegmentQuerySet, load_queries
+from evals.segments.suite import IndexedSandbox, paraphrase_overlaps, precision_at_k
 from sandbox.personas import sandbox_customer_personas
 
 
@@ -56,7 +56,10 @@ def test_label_expression_refuses_typos_and_empty_expressions() -> None:
 
 def test_shipped_queries_are_valid_and_each_has_relevant_customers() -> None:
     query_set = load_queries()
-    assert len(query_set.queries) >= 20
+    assert len(query_set.queries) >= 40
+    assert sum(q.paraphrase for q in query_set.queries) * 2 >= len(query_set.queries)
+    assert query_set.gates.hybrid_min_mean_precision == 0.92  # the gate, never lowered to pass
+    assert query_set.gates.hybrid_margin_over_keyword == 0.03 and query_set.gates.hybrid_must_match_dense
     personas = sandbox_customer_personas(42, 600, 12)
     for query in query_set.queries:
         relevant = [cid for cid, labels in personas.items() if query.label.matches(labels)]
@@ -67,3 +70,27 @@ def test_gate_passes_only_at_or_above_threshold() -> None:
     assert Gate(name="g", measured=0.9, threshold=0.9).passed
     assert not Gate(name="g", measured=0.89, threshold=0.9).passed
     assert "FAIL" in Gate(name="g", measured=0.1, threshold=0.9).line()
+
+
+def test_paraphrase_check_catches_a_shared_word_even_after_stemming() -> None:
+    documents = {1: "Wine lover. Orders red wine with dinner.", 2: "Family with kids, weekend brunch."}
+    sandbox = IndexedSandbox(documents=documents, labels={}, store=None, embedder=None)  # type: ignore[arg-type]
+    base = {"label": {"any_of": ["wine_lover"]}, "paraphrase": True}
+    queries = SegmentQuerySet.model_validate({
+        "gates": {"hybrid_min_mean_precision": 0.92, "hybrid_margin_over_keyword": 0.03},
+        "queries": [{"id": f"q{i}", "query": text, **base} for i, text in enumerate(
+            ["oenophiles", "people ordering merlot", "dinners out"] + ["connoisseurs"] * 37)],
+    })
+    overlaps = paraphrase_overlaps(sandbox, queries)
+    assert "q0" not in overlaps
+    assert overlaps["q1"] == ["1 stemmed term(s)"]  # only the engine's stemmer sees "ordering" ~ "Orders"
+    assert overlaps["q2"] == ["dinner", "1 stemmed term(s)"]
+
+
+def test_too_few_paraphrases_are_refused() -> None:
+    with pytest.raises(ValidationError, match="paraphrases"):
+        SegmentQuerySet.model_validate({
+            "gates": {"hybrid_min_mean_precision": 0.92, "hybrid_margin_over_keyword": 0.03},
+            "queries": [{"id": f"q{i}", "query": "wine lovers", "label": {"any_of": ["wine_lover"]}}
+                        for i in range(40)],
+        })

@@ -12,6 +12,8 @@ Row life cycle (`outbound_message.status`):
                                  --transient---> scheduled (scheduled_for = now + backoff)
                                  --refused / out of attempts--> failed
                                  --consent withdrawn / no address--> suppressed
+    scheduled --cancel_scheduled (profile change: opt-out, consent, a rule fails)--> cancelled
+    scheduled --defer_scheduled (the guest's quiet hours moved)--> scheduled (later scheduled_for)
 While a row is `sending`, `scheduled_for` holds the end of the sender's lease: a sender that
 died mid-send leaves a row that is claimable again once the lease is over. Re-sending it is
 safe because the provider dedupes on the message's idempotency key.
@@ -45,6 +47,7 @@ STATUS_SENDING = "sending"
 STATUS_SENT = "sent"
 STATUS_FAILED = "failed"
 STATUS_SUPPRESSED = "suppressed"
+STATUS_CANCELLED = "cancelled"
 
 
 
@@ -175,6 +178,45 @@ def _check_same_message(existing: OutboundMessage, offer_id: str | None, custome
         )
 
 
+# -- cancelling and deferring (before a sender claims the row) ---------------------------------
+
+
+def scheduled_messages(session: Session, *, customer_id: int) -> list[OutboundMessage]:
+    """The guest's messages not yet claimed by a sender."""
+    return list(
+        session.exec(
+            select(OutboundMessage).where(
+                col(OutboundMessage.customer_id) == customer_id, col(OutboundMessage.status) == STATUS_SCHEDULED
+            )
+        ).all()
+    )
+
+
+def cancel_scheduled(session: Session, message_id: int, *, reason: str) -> bool:
+    """scheduled -> cancelled (compare-and-set). False when a sender has claimed the row meanwhile: the
+    sender re-checks consent itself before it sends."""
+    result = session.execute(
+        update(OutboundMessage)
+        .where(col(OutboundMessage.id) == message_id, col(OutboundMessage.status) == STATUS_SCHEDULED)
+        .values(status=STATUS_CANCELLED, last_error=reason[:500])
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def defer_scheduled(session: Session, message_id: int, *, was: datetime, until: datetime) -> bool:
+    """scheduled stays scheduled, later (compare-and-set on the old time): the guest's quiet hours moved."""
+    result = session.execute(
+        update(OutboundMessage)
+        .where(
+            col(OutboundMessage.id) == message_id,
+            col(OutboundMessage.status) == STATUS_SCHEDULED,
+            col(OutboundMessage.scheduled_for) == was,
+        )
+        .values(scheduled_for=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 # -- sending -----------------------------------------------------------------------------------
 
 
@@ -280,7 +322,7 @@ def _deliver_one(
         stored_subject, stored_body = message.subject, message.body
 
     outcome: _Outcome
-    refusal = _consent_refusal(customer, contact, channel)
+    refusal = consent_refusal(customer, contact, channel)
     if refusal is not None:
         outcome = _Outcome(status=STATUS_SUPPRESSED, error=refusal)
     elif promo_code is None and PROMO_CODE_PLACEHOLDER in f"{stored_subject or ''}{stored_body}":
@@ -363,7 +405,7 @@ def _send(
     return _Outcome(status=STATUS_SENT, provider_message_id=provider_message_id)
 
 
-def _consent_refusal(customer: Customer | None, contact: CustomerContact | None, channel: str) -> str | None:
+def consent_refusal(customer: Customer | None, contact: CustomerContact | None, channel: str) -> str | None:
     """Why this message may not go out now (consent is re-checked at send time), or None."""
     if customer is None:
         return "customer no longer exists"
