@@ -27,7 +27,7 @@ from agent.audit_trail import audit
 from agent.context import AgentContext
 from agent.recheck import Evaluation, evaluate_now, unreviewed_escalations
 from agent.review import approved, reviewer_ref
-from agent.state import OfferState
+from agent.state import OfferState, decision_features
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
@@ -60,7 +60,7 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         customer_id=state["customer_id"],
         location_id=state.get("location_id"),
         offer_id=offer_id,
-        features=state.get("features"),
+        features=decision_features(state),
     )
     report = ev.report
     if report.verdict == "block":

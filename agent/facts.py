@@ -1,4 +1,6 @@
-"""Database -> domain facts for one decision: catalog, customer facts, offer history, draft input.
+"""Database -> domain facts for one decision: catalog, customer facts, offer history, and the pure
+rules that turn them into what a drafter may see (alcohol eligibility, the catalog pre-filter); the
+DraftInput itself is assembled in agent.draft_input.
 
 Everything returned here is pseudonymous: contact PII is read only to scrub free text (as
 `known_values` for the pseudonymizer) and never leaves this module unscrubbed.
@@ -7,21 +9,21 @@ Everything returned here is pseudonymous: contact PII is read only to scrub free
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from agent.drafting import OfferLimits
+from core.allergens import normalize_allergens
 from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
 from db.offers import FATIGUE_STATUSES, HISTORY_STATUS
 from db.tables import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
-from guardrails.context import normalize_allergen
+from guardrails.alcohol import alcohol_ineligibility_reasons
 from guardrails.policy import Policy
 
 HISTORY_WINDOW_DAYS = 90
-LEGAL_DRINKING_AGE = 21
 
 
 def offer_id_for(event_id: str) -> str:
@@ -45,12 +47,6 @@ def load_catalog(session: Session, *, merchant_id: str) -> dict[str, CatalogFact
         )
         for r in rows
     }
-
-
-def age_on(birthday: date | None, today: date) -> int | None:
-    if birthday is None:
-        return None
-    return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
 
 
 def customer_facts(
@@ -99,6 +95,7 @@ def offer_history(
             offer_type=o.offer_type,
             status=HISTORY_STATUS[o.status],
             trigger=o.trigger,
+            strategy=o.strategy,
         )
         for o in offers
         if o.id != exclude_offer_id and o.channel in ("sms", "email")
@@ -133,41 +130,35 @@ def contact_known_values(session: Session, *, customer_id: int) -> tuple[tuple[s
     return values, contact.notes
 
 
-def alcohol_eligible(facts: CustomerFacts, today: date) -> bool:
-    """Whether this guest may be offered alcohol at all: age verified, of legal drinking age on `today`
-    when the birthday is known (a wrong verified flag on a minor must not slip through), opted in to
-    alcohol marketing, and at a location that does not forbid alcohol. One definition shared by the
-    catalog pre-filter and the drafter's consent summary, so they never disagree."""
-    age = age_on(facts.birthday, today)
-    return (
-        facts.age_verified
-        and facts.consent_alcohol_marketing
-        and facts.location_alcohol_policy != "forbidden"
-        and (age is None or age >= LEGAL_DRINKING_AGE)
-    )
+def alcohol_eligible(facts: CustomerFacts, policy: Policy, today: date) -> bool:
+    """Whether this guest may be offered alcohol at all on their local date `today`: the alcohol rule's
+    own test (guardrails.alcohol), shared by the catalog pre-filter and the drafter's consent summary
+    so they never disagree with the rule."""
+    return not alcohol_ineligibility_reasons(facts, policy.alcohol, today)
 
 
 def eligible_catalog(
-    catalog: dict[str, CatalogFact], *, facts: CustomerFacts, policy: Policy, today: date
+    catalog: Mapping[str, CatalogFact], *, facts: CustomerFacts, policy: Policy, today: date
 ) -> list[CatalogFact]:
-    """Items worth showing the drafter. A convenience pre-filter only: the guardrails re-check all of it."""
-    allergies = {normalize_allergen(a) for a in facts.allergies} if facts.allergies is not None else None
+    """Items worth showing the drafter: active, priced, no alcohol for an ineligible guest, none of their
+    allergens. A convenience pre-filter only: the guardrails re-check all of it."""
+    allergies = normalize_allergens(facts.allergies) if facts.allergies is not None else None
     # Unknown allergies: nothing centred on a top-9 allergen unless the policy allows or escalates it.
     unknown_excludes = (
-        {normalize_allergen(a) for a in policy.top9_allergens}
+        normalize_allergens(policy.top9_allergens)
         if allergies is None
         and not policy.allow_unknown_allergy_offers_on_top9
         and policy.unknown_allergy_action == "block"
-        else set()
+        else frozenset()
     )
-    alcohol_ok = alcohol_eligible(facts, today)
+    alcohol_ok = alcohol_eligible(facts, policy, today)
     out = []
     for item in catalog.values():
-        if not item.active:
+        if not item.active or item.price_cents <= 0:
             continue
         if item.contains_alcohol and not alcohol_ok:
             continue
-        item_allergens = {normalize_allergen(a) for a in item.allergens}
+        item_allergens = normalize_allergens(item.allergens)
         if allergies is not None and item_allergens & allergies:
             continue
         if item_allergens & unknown_excludes:
@@ -197,22 +188,8 @@ def jsonable(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
-def offer_limits(policy: Policy) -> OfferLimits:
-    """The policy's hard limits copied into the draft input, so drafts aim inside them (the guardrails
-    still enforce them)."""
-    return OfferLimits(
-        min_margin_pct=policy.min_margin_pct,
-        max_discount_pct=policy.max_discount_pct,
-        max_offer_value_cents=policy.max_offer_value_cents,
-        free_item_max_price_cents=policy.free_item_max_price_cents,
-        point_value_cents=policy.point_value_cents,
-        excluded_allergens_when_unknown=[]
-        if policy.allow_unknown_allergy_offers_on_top9 or policy.unknown_allergy_action == "escalate"
-        else list(policy.top9_allergens),
-    )
-
-
-def excluded_categories(catalog: dict[str, CatalogFact], eligible: list[CatalogFact]) -> list[str]:
-    """Categories holding an active item this guest may not be offered: a category offer would cover it."""
+def excluded_categories(catalog: Mapping[str, CatalogFact], eligible: list[CatalogFact]) -> list[str]:
+    """Categories holding an active item this guest may not be offered (or that has no price): a
+    category offer would cover it."""
     eligible_skus = {item.sku for item in eligible}
     return sorted({item.category for item in catalog.values() if item.active and item.sku not in eligible_skus})

@@ -29,7 +29,7 @@ from agent.facts import jsonable, offer_id_for
 from agent.recheck import evaluate_now
 from agent.retrieval import build_draft_input, read_tool_context
 from agent.review import approved, human_review, reviewer_ref, route_after_review
-from agent.state import OfferState
+from agent.state import OfferState, decision_features
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
@@ -63,19 +63,12 @@ def update_profile(state: OfferState, runtime: Runtime[AgentContext]) -> dict[st
     features = refresh_customer(
         ctx, merchant_id=state["merchant_id"], customer_id=state["customer_id"], transaction_id=state["transaction_id"]
     )
-    summary = (
-        {}
-        if features is None
-        else {
-            "visits_12m": features.get("visits_12m"),
-            "churn_risk": features.get("churn_risk"),
-            "expected_next_visit_at": features.get("expected_next_visit_at"),
-            "lifecycle": features.get("lifecycle"),
-            "model_source": features.get("model_source"),
-        }
-    )
+    # The checkpointer stores the dump; readers validate it back (agent.state.decision_features).
+    dump = features.model_dump(mode="json") if features is not None else None
+    audited = ("visits_12m", "churn_risk", "expected_next_visit_at", "lifecycle", "model_source")
+    summary = {key: dump[key] for key in audited} if dump is not None else {}
     audit(ctx, state, "update_profile", summary, inputs={"customer_id": state["customer_id"]})
-    return {"features": features or {}, "steps": ["update_profile"]}
+    return {"features": dump, "steps": ["update_profile"]}
 
 
 def retrieve_context(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -85,7 +78,7 @@ def retrieve_context(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
         merchant_id=state["merchant_id"],
         customer_id=state["customer_id"],
         transaction_id=state["transaction_id"],
-        features=state.get("features") or {},
+        features=decision_features(state),
     )
     data = jsonable(draft_input)
     audit(
@@ -167,7 +160,7 @@ def check_guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
         customer_id=state["customer_id"],
         location_id=state.get("location_id"),
         offer_id=offer_id,
-        features=state.get("features"),
+        features=decision_features(state),
     )
     report = ev.report
     review = state.get("review")

@@ -187,9 +187,9 @@ class VectorIndexer:
 
 def refresh_customer(
     ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None = None
-) -> dict[str, Any] | None:
-    """Recompute one customer's features; upsert their profile (+ this visit) into Qdrant, in the
-    background when the context has an indexer, else inline."""
+) -> ProfileFeatures | None:
+    """Recompute one customer's features (None: no visit yet); upsert their profile (+ this visit) into
+    Qdrant, in the background when the context has an indexer, else inline."""
     now = ctx.now()
     with Session(ctx.engine) as session:
         customer = session.get(Customer, customer_id)
@@ -212,7 +212,7 @@ def refresh_customer(
             ctx.indexer.submit(job)
         else:
             run_index_job(job, store=ctx.vector_store, embedder=ctx.embedder)
-    return features.model_dump(mode="json")
+    return features
 
 
 def index_merchant(

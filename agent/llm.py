@@ -29,14 +29,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import SecretStr, ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from agent.drafting import (
-    Drafter,
-    DraftInput,
-    DraftResult,
-    OfflineDrafter,
-    margin_after_discount,
-    structural_problems,
-)
+from agent.draft_input import DraftInput
+from agent.drafting import Drafter, DraftResult, draft_problems
+from agent.offline_drafter import OfflineDrafter
+from agent.pricing import margin_after_discount
 from agent.read_tools import ReadToolContext, build_read_tools, context_from_draft_input
 from core.schemas import OfferDraft
 from core.settings import Settings
@@ -234,15 +230,13 @@ class OpenAIDrafter:
             SystemMessage(load_prompt("drafter_system").text),
             HumanMessage(render_user_message(inp)),
         ]
-        eligible_skus = {item.sku for item in inp.eligible_catalog}
-        eligible_categories = {item.category for item in inp.eligible_catalog}
         for round_number in range(self.max_tool_rounds + 1):
             runnable = must_submit if round_number == self.max_tool_rounds else free_choice
             message = self._invoke(runnable, messages, usage)
             try:
-                offer = _parse_final_answer(message, eligible_skus, eligible_categories)
+                offer = _parse_final_answer(message, inp)
             except MalformedOutputError as first_error:
-                return self._repair(must_submit, messages, first_error, usage, eligible_skus, eligible_categories)
+                return self._repair(must_submit, messages, first_error, usage, inp)
             if offer is not None:
                 return offer, False
             messages.append(message)
@@ -255,8 +249,7 @@ class OpenAIDrafter:
         messages: list[BaseMessage],
         error: MalformedOutputError,
         usage: ModelUsage,
-        eligible_skus: set[str],
-        eligible_categories: set[str],
+        inp: DraftInput,
     ) -> tuple[OfferDraft, bool]:
         """One repair turn. The malformed assistant message is not replayed (its tool call may not
         even be valid JSON); its text goes back fenced, with the problems, in a user turn."""
@@ -265,7 +258,7 @@ class OpenAIDrafter:
             previous_output=fence_untrusted("previous_output", error.raw[:4000] or "(empty)"),
         )
         message = self._invoke(runnable, [*messages, HumanMessage(repair_text)], usage)
-        offer = _parse_final_answer(message, eligible_skus, eligible_categories)
+        offer = _parse_final_answer(message, inp)
         if offer is None:
             raise MalformedOutputError(["repair answer did not call submit_offer"], _raw_text(message))
         return offer, True
@@ -280,21 +273,19 @@ def _raw_text(message: AIMessage) -> str:
     return "\n".join(parts)
 
 
-def _validate_offer(args: Any, raw: str, eligible_skus: set[str], eligible_categories: set[str]) -> OfferDraft:
+def _validate_offer(args: Any, raw: str, inp: DraftInput) -> OfferDraft:
     try:
         offer = OfferDraft.model_validate(args)
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in err['loc']) or 'offer'}: {err['msg']}" for err in exc.errors()]
         raise MalformedOutputError(problems, raw) from exc
-    problems = structural_problems(offer, eligible_skus=eligible_skus, eligible_categories=eligible_categories)
+    problems = draft_problems(offer, inp)
     if problems:
         raise MalformedOutputError(problems, raw)
     return offer
 
 
-def _parse_final_answer(
-    message: AIMessage, eligible_skus: set[str], eligible_categories: set[str]
-) -> OfferDraft | None:
+def _parse_final_answer(message: AIMessage, inp: DraftInput) -> OfferDraft | None:
     """The OfferDraft of a final answer; None if the model only asked for read tools.
 
     Accepted final answers: a `submit_offer` tool call, or (for endpoints weak at tool calling) a
@@ -306,7 +297,7 @@ def _parse_final_answer(
             raise MalformedOutputError([f"submit_offer arguments are not valid JSON: {bad.get('error')}"], raw)
     for call in message.tool_calls:
         if call["name"] == SUBMIT_TOOL_NAME:
-            return _validate_offer(call["args"], raw, eligible_skus, eligible_categories)
+            return _validate_offer(call["args"], raw, inp)
     if message.tool_calls or message.invalid_tool_calls:
         return None
     text = str(message.content).strip()
@@ -316,7 +307,7 @@ def _parse_final_answer(
         args = json.loads(text)
     except json.JSONDecodeError:
         raise MalformedOutputError(["no submit_offer call and the reply is not an offer JSON object"], raw) from None
-    return _validate_offer(args, raw, eligible_skus, eligible_categories)
+    return _validate_offer(args, raw, inp)
 
 
 def run_tool_calls(message: AIMessage, by_name: dict[str, BaseTool]) -> list[ToolMessage]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from core.schemas import CatalogFact, OfferHistoryEntry
 
 if TYPE_CHECKING:
-    from agent.drafting import DraftInput, OfferHistorySummary
+    from agent.draft_input import DraftInput, OfferHistorySummary
 
 MAX_TOOL_RESULTS = 20
 

@@ -28,12 +28,14 @@ from sqlmodel import Session
 
 from agent.context import AgentContext
 from agent.retrieval import guardrail_context
+from agent.state import decision_features
 from core.schemas import GuardrailReport, OfferDraft
 from db import inbox, offers
 from db.engine import session_scope
 from db.tables import Customer, CustomerContact, Offer, OutboundMessage
 from guardrails.context import GuardrailContext
 from guardrails.engine import evaluate
+from profiles.features import ProfileFeatures
 from tools.audit import record_audit
 from tools.marketing import outbox
 
@@ -66,7 +68,7 @@ def evaluate_now(
     customer_id: int,
     location_id: str | None,
     offer_id: str | None,
-    features: dict[str, Any] | None,
+    features: ProfileFeatures | None,
 ) -> Evaluation:
     """All rules on `offer` against facts read now. Value figures (CLV, 12-month spend) come from the
     decision's own profile `features`, the numbers the drafter and the reviewer saw."""
@@ -137,7 +139,7 @@ def _evaluate_row(ctx: AgentContext, row: Offer, decision_values: DecisionValues
         customer_id=row.customer_id,
         location_id=values.get("location_id"),
         offer_id=row.id,
-        features=values.get("features"),
+        features=decision_features(values),
     )
 
 

@@ -9,31 +9,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from agent.context import AgentContext
-from agent.drafting import (
-    Complement,
-    ConsentSummary,
-    DraftFeatures,
-    DraftInput,
-    FavouriteItem,
-    OfferHistorySummary,
-    TransactionLine,
-)
-from agent.facts import (
-    alcohol_eligible,
-    contact_known_values,
-    customer_facts,
-    days_until_birthday,
-    eligible_catalog,
-    excluded_categories,
-    local_date,
-    offer_history,
-    offer_limits,
-)
+from agent.draft_input import Complement, DraftFeatures, DraftInput, FavouriteItem, assemble_draft_input
+from agent.facts import contact_known_values, customer_facts, offer_history
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from core.schemas import CatalogFact, CustomerFacts, OfferDraft
-from db.tables import Customer, Location, Offer, PosTransaction
+from db.tables import Customer, Location, PosTransaction
 from db.tables import TransactionLine as TxnLine
 from guardrails.context import GuardrailContext
+from profiles.features import ProfileFeatures
 
 # Points needed per tier: one point per dollar, the same thresholds the sandbox POS tiers by.
 TIER_THRESHOLDS = (("silver", 500), ("gold", 1200), ("vip", 3000))
@@ -44,92 +27,88 @@ def _days_between(later: datetime, earlier: datetime) -> float:
 
 
 def draft_features(
-    features: dict[str, Any], customer: Customer, catalog: dict[str, CatalogFact], now: datetime
+    features: ProfileFeatures | None, customer: Customer, catalog: dict[str, CatalogFact], now: datetime
 ) -> DraftFeatures:
-    if not features:
-        return DraftFeatures(tier=customer.tier)
-    rhythm = features.get("favourite_item_rhythm") or {}
+    """The drafter's view of the profile features (tier, birthday and value figures are set from the
+    customer facts by `assemble_draft_input`)."""
+    if features is None:
+        return DraftFeatures()
+    rhythm = features.favourite_item_rhythm
     favourites = []
-    for fav in features.get("favourite_items", []):
-        last = datetime.fromisoformat(fav["last_ordered_at"])
+    for fav in features.favourite_items:
         item = FavouriteItem(
-            sku=fav["sku"],
-            name=fav["name"],
-            category=fav.get("category") or (catalog[fav["sku"]].category if fav["sku"] in catalog else "unknown"),
-            count=fav["visits"],
-            last_ordered_days_ago=int(_days_between(now, last)),
+            sku=fav.sku,
+            name=fav.name,
+            category=fav.category or (catalog[fav.sku].category if fav.sku in catalog else "unknown"),
+            count=fav.visits,
+            last_ordered_days_ago=int(_days_between(now, fav.last_ordered_at)),
         )
-        if rhythm.get("sku") == fav["sku"]:
-            item.typical_interval_days = rhythm["median_interval_days"]
-            item.next_expected_in_days = round(
-                _days_between(datetime.fromisoformat(rhythm["next_expected_at"]), now), 1
-            )
+        if rhythm is not None and rhythm.sku == fav.sku:
+            item.typical_interval_days = rhythm.median_interval_days
+            item.next_expected_in_days = round(_days_between(rhythm.next_expected_at, now), 1)
         favourites.append(item)
-    next_visit = features.get("expected_next_visit_at")
-    today = local_date(now, customer.timezone)
     next_tier = next((name for name, pts in TIER_THRESHOLDS if customer.points < pts), None)
     return DraftFeatures(
         favourite_items=favourites,
-        favourite_categories=[c["name"] for c in features.get("favourite_categories", [])],
-        visits_12m=features.get("visits_12m", 0),
-        avg_interval_days=features.get("avg_interval_days"),
-        days_since_last_visit=int(features.get("days_since_last_visit", 0)),
-        expected_next_visit_in_days=round(_days_between(datetime.fromisoformat(next_visit), now), 1)
-        if next_visit
-        else None,
-        churn_risk=features.get("churn_risk", 0.0),
-        p_alive=features.get("p_alive", 1.0),
-        clv_cents=features.get("clv_12m_cents", 0),
-        spend_per_visit_cents=features.get("expected_spend_per_visit_cents", 0),
-        lapsed=features.get("lapsed", False),
-        dessert_share=features.get("dessert_share", 0.0),
-        alcohol_share=features.get("alcohol_share", 0.0),
-        brunch_share=features.get("brunch_share", 0.0),
-        weekend_share=features.get("weekend_share", 0.0),
-        birthday_in_days=days_until_birthday(customer.birthday, today),
-        tier=customer.tier,
+        favourite_categories=[c.name for c in features.favourite_categories],
+        visits_12m=features.visits_12m,
+        avg_interval_days=features.avg_interval_days,
+        days_since_last_visit=int(features.days_since_last_visit),
+        expected_next_visit_in_days=round(_days_between(features.expected_next_visit_at, now), 1),
+        churn_risk=features.churn_risk,
+        p_alive=features.p_alive,
+        clv_cents=features.clv_12m_cents,
+        spend_per_visit_cents=features.expected_spend_per_visit_cents,
+        lapsed=features.lapsed,
+        dessert_share=features.dessert_share,
+        alcohol_share=features.alcohol_share,
+        brunch_share=features.brunch_share,
+        weekend_share=features.weekend_share,
         next_tier=next_tier,
         points_to_next_tier=dict(TIER_THRESHOLDS)[next_tier] - customer.points if next_tier else None,
     )
 
 
 def _complements(
-    ctx: AgentContext,
-    *,
-    merchant_id: str,
-    customer_id: int,
-    purchased: set[str],
-    eligible: dict[str, CatalogFact],
-    limit: int = 5,
+    ctx: AgentContext, *, merchant_id: str, customer_id: int, purchased: set[str], catalog: dict[str, CatalogFact]
 ) -> list[Complement]:
-    """Items that guests like this one favour and this guest has never ordered."""
+    """Items that guests like this one favour and this guest has never ordered, best first
+    (`assemble_draft_input` keeps the ones this guest may be offered)."""
     if ctx.vector_store is None:
         return []
     hits = ctx.vector_store.similar_customers(customer_id, merchant_id=merchant_id, limit=25)
     scores: dict[str, float] = {}
     for hit in hits:
         for sku in hit.payload.get("favourite_skus", []):
-            if sku not in purchased and sku in eligible:
+            if sku not in purchased and sku in catalog:
                 scores[sku] = scores.get(sku, 0.0) + float(hit.score or 0.0)
     return [
-        Complement(sku=sku, name=eligible[sku].name, score=round(score, 3))
-        for sku, score in sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        Complement(sku=sku, name=catalog[sku].name, score=round(score, 3))
+        for sku, score in sorted(scores.items(), key=lambda kv: -kv[1])
     ]
 
 
-def facts_with_value(customer: Customer, location: Location | None, features: dict[str, Any]) -> CustomerFacts:
-    """Customer facts plus the value figures of the decision's profile features (drafter and rules alike)."""
+def facts_with_value(
+    customer: Customer, location: Location | None, features: ProfileFeatures | None
+) -> CustomerFacts:
+    """Customer facts plus the value figures of the decision's profile features (drafter and rules alike;
+    zero for a guest without visits)."""
     return customer_facts(
         customer,
         location,
-        clv_cents=features.get("clv_12m_cents", 0),
-        visits_12m=features.get("visits_12m", 0),
-        spend_12m_cents=features.get("spend_12m_cents", 0),
+        clv_cents=features.clv_12m_cents if features else 0,
+        visits_12m=features.visits_12m if features else 0,
+        spend_12m_cents=features.spend_12m_cents if features else 0,
     )
 
 
 def build_draft_input(
-    ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None, features: dict[str, Any]
+    ctx: AgentContext,
+    *,
+    merchant_id: str,
+    customer_id: int,
+    transaction_id: int | None,
+    features: ProfileFeatures | None,
 ) -> DraftInput:
     now = ctx.now()
     policy = ctx.policy
@@ -157,15 +136,7 @@ def build_draft_input(
             ).all()
         )
         history = offer_history(session, customer_id=customer_id, now=now)
-        last_offer = session.exec(
-            select(Offer)
-            .where(col(Offer.customer_id) == customer_id, col(Offer.status) == "sent")
-            .order_by(col(Offer.created_at).desc())
-        ).first()
         known_values, notes = contact_known_values(session, customer_id=customer_id)
-    today = local_date(now, customer.timezone)
-    eligible = eligible_catalog(catalog, facts=facts, policy=policy, today=today)
-    eligible_by_sku = {i.sku: i for i in eligible}
     notes_scrubbed = None
     if notes:
         # Staff notes are untrusted free text: pseudonymized (Presidio + this guest's own contact values).
@@ -175,51 +146,29 @@ def build_draft_input(
             profile_version=customer.profile_version,
             known_values=known_values,
         )
-    recent = [h for h in history if _days_between(now, h.at) <= 30 and h.status == "sent"]
-    return DraftInput(
-        pseudonym=customer.pseudonym,
-        profile_document=_profile_document(features, facts),
+    return assemble_draft_input(
+        facts=facts,
         features=draft_features(features, customer, catalog, now),
-        transaction=[
-            TransactionLine(
-                sku=ln.sku, name=ln.name, category=catalog[ln.sku].category if ln.sku in catalog else "unknown"
-            )
-            for ln in lines
-        ],
-        purchased_skus=sorted(purchased),
-        eligible_catalog=eligible,
-        excluded_categories=excluded_categories(catalog, eligible),
-        complements=_complements(
-            ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, eligible=eligible_by_sku
-        ),
-        offer_history=OfferHistorySummary(
-            offers_last_30d=len(recent),
-            last_offer_days_ago=int(_days_between(now, last_offer.created_at)) if last_offer else None,
-            last_offer_type=last_offer.offer_type if last_offer else None,
-            last_offer_strategy=last_offer.strategy if last_offer else None,
-        ),
-        staff_notes_pseudonymized=notes_scrubbed,
-        consents=ConsentSummary(
-            sms=facts.consent_sms and not facts.opted_out,
-            email=facts.consent_email and not facts.opted_out,
-            alcohol_marketing=facts.consent_alcohol_marketing,
-            age_verified=facts.age_verified,
-            alcohol_allowed=alcohol_eligible(facts, today),
-        ),
-        allergies=customer.allergies,
-        limits=offer_limits(policy),
+        catalog=catalog,
+        policy=policy,
         now=now,
-        local_date=today,
+        history=history,
+        sale_lines=[(ln.sku, ln.name) for ln in lines],
+        purchased_skus=purchased,
+        complements=_complements(
+            ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, catalog=catalog
+        ),
+        profile_document=_profile_document(features, facts),
+        staff_notes_pseudonymized=notes_scrubbed,
     )
 
 
-def _profile_document(features: dict[str, Any], facts: Any) -> str:
-    if not features:
+def _profile_document(features: ProfileFeatures | None, facts: CustomerFacts) -> str:
+    if features is None:
         return f"Guest {facts.pseudonym}: no visit history yet."
     from profiles.document import profile_document
-    from profiles.features import ProfileFeatures
 
-    return profile_document(ProfileFeatures.model_validate(features), facts)
+    return profile_document(features, facts)
 
 
 def guardrail_context(
@@ -230,7 +179,7 @@ def guardrail_context(
     customer_id: int,
     location_id: str | None,
     offer_id: str | None,
-    features: dict[str, Any] | None = None,
+    features: ProfileFeatures | None = None,
 ) -> GuardrailContext:
     """Facts as they are now (a reviewer's edit hours later is checked against current consent/history).
 
@@ -245,7 +194,7 @@ def guardrail_context(
         catalog = ctx.catalog(merchant_id)
         history = offer_history(session, customer_id=customer_id, now=now, exclude_offer_id=offer_id)
         known_values, _notes = contact_known_values(session, customer_id=customer_id)
-    facts = facts_with_value(customer, location, features or {})
+    facts = facts_with_value(customer, location, features)
     return GuardrailContext(
         offer=offer,
         customer=facts,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from agent.retrieval import guardrail_context
+from agent.state import decision_features
 from core.schemas import GuardrailResult, OfferDraft, Verdict
 from db.offers import draft_from_row
 from db.tables import Offer, PosTransaction
@@ -79,9 +80,7 @@ def check_edit(agent: OfferAgent, offer_id: str, edits: dict[str, Any]) -> EditC
         txn = session.get(PosTransaction, offer.transaction_id) if offer.transaction_id else None
     draft = edited_draft(offer, edits)
     # Value figures come from the decision's own profile features, as in the graph's check.
-    features: dict[str, Any] = {}
-    if offer.event_id:
-        features = agent.graph.get_state(agent.config(offer.event_id)).values.get("features") or {}
+    features = decision_features(agent.graph.get_state(agent.config(offer.event_id)).values) if offer.event_id else None
     gctx = guardrail_context(
         ctx,
         offer=draft,

@@ -6,7 +6,10 @@ Values are plain JSON-able data so the durable checkpointer can store and restor
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Annotated, Any, TypedDict
+
+from profiles.features import ProfileFeatures
 
 
 class OfferState(TypedDict, total=False):
@@ -25,8 +28,10 @@ class OfferState(TypedDict, total=False):
     location_id: str
     """Location of the sale (timezone, alcohol policy)."""
 
-    features: dict[str, Any]
-    """Profile features after this transaction (profiles.features.ProfileFeatures dump)."""
+    features: dict[str, Any] | None
+    """Profile features after this transaction: `ProfileFeatures.model_dump(mode="json")`, None when the
+    guest has no visit yet. Stored as its dump so any checkpointer restores it; read it with
+    `decision_features`, which validates it back into `ProfileFeatures`."""
 
     draft_input: dict[str, Any]
     """What the drafter sees: pseudonymous profile, eligible catalog, complements, history."""
@@ -58,3 +63,9 @@ class OfferState(TypedDict, total=False):
 
     steps: Annotated[list[str], operator.add]
     """Nodes visited, in order (appended by each node)."""
+
+
+def decision_features(values: Mapping[str, Any]) -> ProfileFeatures | None:
+    """The decision's profile features, typed, from graph state values (None: no visit yet)."""
+    dump = values.get("features")
+    return ProfileFeatures.model_validate(dump) if dump else None

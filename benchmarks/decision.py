@@ -184,7 +184,7 @@ def main() -> None:
     for sale in model_sales:
         _, recorded = ingest(sale)
         inputs.append((recorded, build_draft_input(ctx, merchant_id="m_sandbox", customer_id=recorded.customer_id,
-                                                   transaction_id=recorded.transaction_id, features={})))
+                                                   transaction_id=recorded.transaction_id, features=None)))
     from agent.read_tools import context_from_draft_input
 
     def run_design(name: str, server: Any, chat: Any, drafter: Any, recorded: Any, inp: Any) -> tuple[int, int, float]:

@@ -9,11 +9,12 @@ from datetime import date
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from core.schemas import GuardrailResult
+from core.schemas import CustomerFacts, GuardrailResult
 from guardrails.context import not_applicable, result
 
 if TYPE_CHECKING:
     from guardrails.context import GuardrailContext
+    from guardrails.policy import AlcoholPolicy
 
 RULE = "alcohol"
 
@@ -23,10 +24,11 @@ def age_on(birthday: date, today: date) -> int:
     return today.year - birthday.year - ((today.month, today.day) < (birthday.month, birthday.day))
 
 
-def alcohol_ineligibility(ctx: GuardrailContext) -> list[str]:
-    """Why this customer may not receive alcohol marketing; empty when they may."""
-    customer = ctx.customer
-    policy = ctx.policy.alcohol
+def alcohol_ineligibility_reasons(
+    customer: CustomerFacts, policy: AlcoholPolicy, today: date
+) -> list[str]:
+    """Why this customer may not receive alcohol marketing on their local date `today`; empty when
+    they may. The rule and the drafter's catalog pre-filter both ask this function."""
     reasons: list[str] = []
     if not policy.marketing_enabled:
         reasons.append("merchant policy disables alcohol marketing")
@@ -35,13 +37,18 @@ def alcohol_ineligibility(ctx: GuardrailContext) -> list[str]:
     if not customer.age_verified:
         reasons.append("age not verified")
     if customer.birthday is not None:
-        today = ctx.now_utc.astimezone(ZoneInfo(ctx.customer_timezone[0])).date()
         age = age_on(customer.birthday, today)
         if age < policy.legal_age:
             reasons.append(f"customer is {age}, under the legal age of {policy.legal_age}")
     if not customer.consent_alcohol_marketing:
         reasons.append("no alcohol-marketing opt-in")
     return reasons
+
+
+def alcohol_ineligibility(ctx: GuardrailContext) -> list[str]:
+    """Why this customer may not receive alcohol marketing; empty when they may."""
+    today = ctx.now_utc.astimezone(ZoneInfo(ctx.customer_timezone[0])).date()
+    return alcohol_ineligibility_reasons(ctx.customer, ctx.policy.alcohol, today)
 
 
 def check_alcohol(ctx: GuardrailContext) -> GuardrailResult:

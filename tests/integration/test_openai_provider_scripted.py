@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from agent.drafting import OfflineDrafter
 from agent.llm import BudgetedDrafter, OpenAIDrafter, get_drafter
+from agent.offline_drafter import OfflineDrafter
 from agent.read_tools import ReadToolContext, context_from_draft_input
 from core.settings import Settings
 from tests.integration.scripted_openai import (

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agent.context import AgentContext
-from agent.drafting import OfflineDrafter
 from agent.llm import render_user_message
+from agent.offline_drafter import OfflineDrafter
 from agent.retrieval import build_draft_input
 from db.tables import Customer, CustomerContact, PosTransaction
 from guardrails.policy import default_policy
@@ -60,7 +60,7 @@ def test_no_contact_pii_in_any_prompt(tmp_path: Path) -> None:
     for cid, customer_visits in visits.items():
         features = compute_features(customer_visits, model=model, now=NOW, customer_id=cid)
         inp = build_draft_input(ctx, merchant_id="m_sandbox", customer_id=cid, transaction_id=last_txn.get(cid),
-                                features=features.model_dump(mode="json") if features else {})
+                                features=features)
         notes_seen += inp.staff_notes_pseudonymized is not None
         prompts[cid] = system + "\n" + render_user_message(inp)
     assert len(prompts) >= 300 and notes_seen >= 50, (len(prompts), notes_seen)

@@ -18,8 +18,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from agent.drafting import DraftInput, DraftResult, OfflineDrafter
+from agent.drafting import DraftInput, DraftResult
 from agent.llm import BudgetedDrafter, OpenAIDrafter, get_drafter
+from agent.offline_drafter import OfflineDrafter
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from core.settings import Settings
 from tests.unit.test_drafting_offline import make_input, salmon_favourite

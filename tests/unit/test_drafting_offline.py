@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.drafting import (
-    FIRST_NAME_BUDGET,
-    PROMO_CODE_BUDGET,
-    SMS_MAX_LENGTH,
-    SMS_OPT_OUT_TEXT,
+from agent.copywriting import copy_safe_name
+from agent.draft_input import (
     Complement,
     ConsentSummary,
     DraftFeatures,
@@ -24,16 +21,22 @@ from agent.drafting import (
     FavouriteItem,
     OfferHistorySummary,
     OfferLimits,
-    OfflineDrafter,
     TransactionLine,
-    copy_safe_name,
-    margin_after_discount,
-    sms_length_bound,
-    structural_problems,
 )
+from agent.drafting import draft_problems
 from agent.facts import alcohol_eligible, eligible_catalog
+from agent.offline_drafter import OfflineDrafter
+from agent.pricing import margin_after_discount
 from core.schemas import CatalogFact, CustomerFacts, OfferDraft
-from guardrails.policy import default_policy
+from guardrails.copy import sms_problems
+from guardrails.policy import default_policy, policy_from_mapping
+
+SMS_OPT_OUT_TEXT = default_policy().sms.opt_out_text
+
+
+def limits(**policy: Any) -> OfferLimits:
+    """The limits a merchant policy with these overrides gives the drafter."""
+    return OfferLimits.from_policy(policy_from_mapping(policy))
 
 NOW = datetime(2026, 1, 15, 19, 30, tzinfo=UTC)
 TODAY = date(2026, 1, 15)
@@ -195,7 +198,7 @@ def test_birthday_gets_a_dessert_percent_when_free_items_are_disabled() -> None:
 
 
 def test_birthday_free_dessert_when_policy_allows_free_items() -> None:
-    inp = make_input(features={"birthday_in_days": 3}, limits=OfferLimits(free_item_max_price_cents=1000))
+    inp = make_input(features={"birthday_in_days": 3}, limits=limits(free_item_max_price_cents=1000))
     offer = draft(inp)
     assert offer.offer_type == "free_item" and offer.strategy == "birthday"
     assert offer.sms_text is not None and "a free" in offer.sms_text
@@ -284,7 +287,7 @@ def test_alcohol_eligible_combines_age_opt_in_and_location(changes: dict[str, An
     values: dict[str, Any] = {"pseudonym": "cust_7f3a9c", "age_verified": True, "consent_alcohol_marketing": True,
                               "birthday": date(1980, 3, 3), "location_alcohol_policy": "allowed"}
     facts = CustomerFacts(**{**values, **changes})
-    assert alcohol_eligible(facts, TODAY) is expected
+    assert alcohol_eligible(facts, default_policy(), TODAY) is expected
     wine = sample_catalog()[5]
     assert (wine in eligible_catalog({wine.sku: wine}, facts=facts, policy=default_policy(), today=TODAY)) is expected
 
@@ -349,14 +352,15 @@ def test_no_category_offer_when_the_category_holds_an_item_the_drafter_filtered(
     assert offer.offer_type == "percent_off_item" and offer.sku != "WALNUT"
 
 
-def test_structural_problems_flags_excluded_categories() -> None:
+def test_draft_problems_flag_excluded_categories_and_unknown_targets() -> None:
     offer = OfferDraft(make_offer=True, offer_type="percent_off_category", category="desserts", discount_pct=15,
                        channel="sms", sms_text="Hi {first_name}, 15% off desserts. {promo_code}. Reply STOP to opt out",
                        rationale="r", confidence=0.6, strategy="win_back")
-    common: dict[str, Any] = {"eligible_skus": set(), "eligible_categories": {"desserts"}}
-    assert structural_problems(offer, **common) == []
-    problems = structural_problems(offer, **common, excluded_categories=["desserts"])
+    assert draft_problems(offer, make_input()) == []
+    problems = draft_problems(offer, make_input(excluded_categories=["desserts"]))
     assert len(problems) == 1 and "desserts" in problems[0]
+    elsewhere = offer.model_copy(update={"offer_type": "percent_off_item", "sku": "NOPE", "category": None})
+    assert draft_problems(elsewhere, make_input()) == ["sku 'NOPE' is not in the eligible catalog"]
 
 
 def test_discounts_stay_modest_and_above_margin_floor() -> None:
@@ -403,9 +407,8 @@ def test_sms_copy_is_correct_short_and_pii_free(pseudonym: str) -> None:
         # Bonus points are credited at execution (no code to show); every other offer carries its code.
         assert ("{promo_code}" in text) == (offer.offer_type != "bonus_points"), text
         assert text.isascii()
-        assert sms_length_bound(text) <= SMS_MAX_LENGTH
-        assert len(text.replace("{first_name}", "X" * FIRST_NAME_BUDGET)
-                   .replace("{promo_code}", "Y" * PROMO_CODE_BUDGET)) <= SMS_MAX_LENGTH
+        assert sms_problems(text, inp.limits.sms) == []
+        assert len(text.replace("{first_name}", "X" * 12).replace("{promo_code}", "Y" * 10)) <= 160
         assert pseudonym not in text and "$" not in text.replace("{", "")  # no template holes left
         percents = [float(p) for p in re.findall(r"(\d+(?:\.\d+)?)%", text)]
         if offer.discount_pct is not None:
@@ -500,7 +503,7 @@ def test_long_and_hostile_item_names_are_made_safe_for_copy() -> None:
                                               unit_cost_cents=700)]
     fav = FavouriteItem(sku="PORK", name=long_name, category="mains", count=4, next_expected_in_days=1.0)
     offer = draft(make_input(eligible_catalog=catalog, transaction=[], features={"favourite_items": [fav]}))
-    assert offer.sms_text is not None and sms_length_bound(offer.sms_text) <= SMS_MAX_LENGTH
+    assert offer.sms_text is not None and sms_problems(offer.sms_text, default_policy().sms) == []
     assert offer.sms_text.endswith(SMS_OPT_OUT_TEXT)
 
 
@@ -535,5 +538,5 @@ def test_unknown_allergies_avoid_top9_allergen_items_unless_policy_allows() -> N
     birthday = draft(make_input(allergies=None, features={"birthday_in_days": 8}))
     assert birthday.sku == "SORBET"
     permissive = make_input(transaction=[], allergies=None, features=due,
-                            limits=OfferLimits(excluded_allergens_when_unknown=[]))
+                            limits=limits(unknown_allergy_action="escalate"))
     assert draft(permissive).sku == "SALMON-ENTREE"

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from agent.drafting import SMS_MAX_LENGTH, SMS_OPT_OUT_TEXT, sms_length_bound
 from agent.llm import render_user_message
 from agent.read_tools import build_read_tools, context_from_draft_input
+from guardrails.copy import sms_problems
+from guardrails.policy import default_policy
 from prompts import PROMPTS_DIR, PromptNotFoundError, fence_untrusted, load_prompt, render_template
 from tests.unit.conftest import NetworkBlockedError
 from tests.unit.test_drafting_offline import make_input, salmon_favourite
@@ -45,16 +46,17 @@ def test_copy_templates_have_variants_that_fit_and_keep_placeholders(strategy: s
         "price_line": "Usually $28.00, yours for $21.00.",
         "valid_until": f"{valid_until:%b} {valid_until.day}",
         "tier": "Platinum",
+        "opt_out": default_policy().sms.opt_out_text,
     }
     sms = load_prompt(f"copy_{strategy}_sms").variants()
     email = load_prompt(f"copy_{strategy}_email").variants()
     assert len(sms) >= 3 and len(email) >= 3
     for variant in sms:
         text = render_template(variant, **values)
-        assert text.endswith(SMS_OPT_OUT_TEXT) and text.isascii()
+        assert text.endswith(values["opt_out"]) and text.isascii()
         assert "{first_name}" in text
         assert ("{promo_code}" in text) == (strategy != "bonus_points"), text
-        assert sms_length_bound(text) <= SMS_MAX_LENGTH, text
+        assert sms_problems(text, default_policy().sms) == [], text
     for variant in email:
         text = render_template(variant, **values)
         assert text.startswith("Subject: ") and "{first_name}" in text
@@ -111,7 +113,7 @@ def test_lookup_catalog_reports_margin_allergens_and_eligibility() -> None:
 
 
 def test_default_context_answers_history_and_similar_from_the_draft_input() -> None:
-    from agent.drafting import Complement
+    from agent.draft_input import Complement
 
     inp = make_input(
         features={"favourite_items": [salmon_favourite(count=9)]},
@@ -145,7 +147,7 @@ def test_loopback_stays_allowed() -> None:
 def test_expiry_arithmetic_helper_consistency() -> None:
     # The copy date is local_date + expires_in_days; guard against an off-by-one creeping in.
     inp = make_input(transaction=[], features={"favourite_items": [salmon_favourite(next_expected_in_days=6.0)]})
-    from agent.drafting import OfflineDrafter
+    from agent.offline_drafter import OfflineDrafter
 
     offer = OfflineDrafter().draft(inp).offer
     end = inp.local_date + timedelta(days=offer.expires_in_days)
