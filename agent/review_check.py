@@ -1,8 +1,8 @@
 """Live check of a reviewer's edit: every guardrail on the edited draft, nothing executed.
 
 The review page calls this as the reviewer types. It builds the same draft the review would
-(`db.offers.draft_from_row` plus the edits, validated by `OfferDraft`), checks it against the
-guest as they are now with the same `guardrail_context` + `evaluate` the graph uses, and adds the
+(`db.offers.draft_from_row` plus the edits, through the review's own `check_decision`), checks it
+against the guest as they are now with the same `agent.recheck.evaluate_now` the graph uses, and adds the
 SMS figures a person needs while writing: characters and segments once `{first_name}` and
 `{promo_code}` are filled to their reserved widths, and whether the opt-out text is there.
 Nothing is written: no status change, no audit row, no side effect.
@@ -15,17 +15,19 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from agent.retrieval import guardrail_context
+from agent.recheck import evaluate_now
+from agent.review import check_decision
 from agent.state import decision_features
-from core.schemas import GuardrailResult, OfferDraft, Verdict
+from core.schemas import GuardrailResult, Verdict
+from core.sms import sms_segments
 from db.offers import draft_from_row
 from db.tables import Offer, PosTransaction
 from guardrails.copy import RULE as COPY_RULE
-from guardrails.copy import has_opt_out, render_for_length, sms_length, sms_segments
-from guardrails.engine import evaluate
+from guardrails.copy import has_opt_out, render_for_length
 
 if TYPE_CHECKING:
     from agent.runner import OfferAgent
+    from guardrails.policy import SmsPolicy
 
 
 class SmsFigures(BaseModel):
@@ -45,43 +47,43 @@ class EditCheck(BaseModel):
     sms: SmsFigures | None = None
 
 
-class UnknownOffer(LookupError):
-    """No offer with that id."""
-
-
-def edited_draft(offer: Offer, edits: dict[str, Any]) -> OfferDraft:
-    """The draft the review would check: the row's draft with `edits` applied (raises ValidationError)."""
-    return OfferDraft.model_validate({**draft_from_row(offer).model_dump(), **edits})
-
-
-def sms_figures(text: str, policy: Any) -> SmsFigures:
-    rendered = render_for_length(
-        text, first_name_budget=policy.sms.first_name_budget, promo_code_length=policy.sms.promo_code_length
-    )
-    length, gsm = sms_length(rendered)
+def sms_figures(text: str, sms: SmsPolicy) -> SmsFigures:
+    """Length, limit and segments as the copy rule measures them (placeholders at their budgets)."""
+    rendered = render_for_length(text, first_name_budget=sms.first_name_budget, promo_code_length=sms.promo_code_length)
+    length, limit, gsm = sms.measure(rendered)
     return SmsFigures(
         length=length,
         encoding="GSM-7" if gsm else "UCS-2",
         segments=sms_segments(length, gsm),
-        limit=policy.sms.max_length if gsm else policy.sms.max_length_unicode,
-        opt_out_present=has_opt_out(text, policy.sms.opt_out_text),
-        opt_out_text=policy.sms.opt_out_text,
-        first_name_width=policy.sms.first_name_budget,
+        limit=limit,
+        opt_out_present=has_opt_out(text, sms.opt_out_text),
+        opt_out_text=sms.opt_out_text,
+        first_name_width=sms.first_name_budget,
     )
 
 
-def check_edit(agent: OfferAgent, offer_id: str, edits: dict[str, Any]) -> EditCheck:
-    """The guardrails' verdicts on offer `offer_id` with `edits` applied, against current facts."""
+class UnknownOffer(LookupError):
+    """No offer with that id."""
+
+
+def check_edit(agent: OfferAgent, offer_id: str, edits: dict[str, Any], *, role: str) -> EditCheck:
+    """The guardrails' verdicts on offer `offer_id` with `edits` applied, against the guest as they are now.
+
+    The edit is validated by the review's own rules first (`agent.review.check_decision`: unknown
+    field or bad value -> ReviewError, a marketer changing terms -> ReviewForbidden), so the page
+    never shows a verdict for an edit the review would refuse."""
     ctx = agent.ctx
     with Session(ctx.engine) as session:
         offer = session.get(Offer, offer_id)
         if offer is None:
             raise UnknownOffer(offer_id)
         txn = session.get(PosTransaction, offer.transaction_id) if offer.transaction_id else None
-    draft = edited_draft(offer, edits)
-    # Value figures come from the decision's own profile features, as in the graph's check.
+    current = draft_from_row(offer)
+    draft = check_decision(current, {"action": "edit", "edits": edits, "role": role}) if edits else current
+    assert draft is not None
+    # Value figures come from the decision's own profile features, as in the graph's checks.
     features = decision_features(agent.graph.get_state(agent.config(offer.event_id)).values) if offer.event_id else None
-    gctx = guardrail_context(
+    report = evaluate_now(
         ctx,
         offer=draft,
         merchant_id=offer.merchant_id,
@@ -89,8 +91,7 @@ def check_edit(agent: OfferAgent, offer_id: str, edits: dict[str, Any]) -> EditC
         location_id=txn.location_id if txn else None,
         offer_id=offer.id,
         features=features,
-    )
-    report = evaluate(gctx)
+    ).report
     copy = next((r for r in report.results if r.rule == COPY_RULE), None)
     findings: list[str] = []
     if copy is not None and copy.verdict != "pass":
@@ -99,5 +100,5 @@ def check_edit(agent: OfferAgent, offer_id: str, edits: dict[str, Any]) -> EditC
         verdict=report.verdict,
         results=report.results,
         copy_findings=findings,
-        sms=sms_figures(draft.sms_text, ctx.policy) if draft.sms_text else None,
+        sms=sms_figures(draft.sms_text, ctx.policy.sms) if draft.sms_text else None,
     )

@@ -120,7 +120,7 @@ class StateUpdateIn(BaseModel):
 async def mark_thread_resolved(thread_id: ThreadId, body: StateUpdateIn, key: MarketerOrManager,
                                settings: SettingsDep, engine: EngineDep) -> dict:
     """Mark resolved: the offer is closed unsent (a reject through the review path, noted as such)."""
-    if body.values not in (None, {}, []) or body.as_node not in (None, "__end__"):
+    if body.values not in (None, {}, []) or body.as_node != "__end__":
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "only marking a thread resolved is supported (values null, as_node '__end__')")
     offer = await _decide(thread_id, agent_inbox.Decision(action="reject", note=RESOLVED_NOTE), key, settings, engine)

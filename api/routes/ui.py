@@ -26,6 +26,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SettingsDep, active_api_key
+from api.reviews import submit_review, validation_detail
 from api.ui import offer_view
 from api.ui.session import (
     LOGIN_COOKIE,
@@ -173,20 +174,21 @@ def review_page(
 # ------------------------------------------------------------------------------------ an offer
 
 
-def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str | None = None,
+def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str = "",
                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
     from agent.runner import get_agent
 
     view = offer_view.load(get_agent(request.app.state.settings, request.app.state.engine), offer_id)
     if view is None:
         raise PageError(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}")
-    return render(request, "offer.html", status_code, ui=ui, done=done, error=error, **view.context(ui.role))
+    return render(request, "offer.html", status_code, ui=ui, done=offer_view.done_message(done, view.offer.status),
+                  error=error, **view.context(ui.role))
 
 
 @router.get("/offers/{offer_id}")
 def offer_page(request: Request, offer_id: str, ui: ReviewerPage,
                done: Annotated[str, Query(max_length=16)] = "") -> HTMLResponse:
-    return _offer_page(request, ui, offer_id, done=offer_view.DONE_MESSAGES.get(done))
+    return _offer_page(request, ui, offer_id, done=done)
 
 
 class CheckIn(BaseModel):
@@ -197,17 +199,19 @@ class CheckIn(BaseModel):
 async def live_check(offer_id: str, body: CheckIn, ui: ReviewerAction, settings: SettingsDep,
                      engine: EngineDep) -> JSONResponse:
     """Every guardrail on the edited draft, against the guest as they are now. Executes nothing."""
+    from agent.review import ReviewError, ReviewForbidden
     from agent.review_check import UnknownOffer, check_edit
     from agent.runner import get_agent
 
-    offer_view.check_edit_fields(ui.role, body.edits)
     try:
-        result = await run_in_threadpool(check_edit, get_agent(settings, engine), offer_id, body.edits)
+        result = await run_in_threadpool(check_edit, get_agent(settings, engine), offer_id, body.edits,
+                                         role=ui.role)
     except UnknownOffer as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}") from exc
-    except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]) from exc
+    except ReviewForbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except ReviewError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return JSONResponse(result.model_dump(mode="json"))
 
 
@@ -218,15 +222,69 @@ async def review_form(request: Request, offer_id: str, ui: ReviewerAction, setti
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
-        action, edits, note = await run_in_threadpool(offer_view.decision_from_form, engine, offer_id, ui.role,
-                                                      fields)
-        await offer_view.submit_review(offer_id, action, edits, note, ui.key, settings, engine)
+        action, edits, note = await run_in_threadpool(offer_view.decision_from_form, engine, offer_id, fields)
+        await submit_review(offer_id, action=action, edits=edits, note=note, key=ui.key, settings=settings,
+                            engine=engine)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_404_NOT_FOUND:
             raise PageError(exc.status_code, str(exc.detail)) from exc
         return await run_in_threadpool(_offer_page, request, ui, offer_id, error=offer_view.error_text(exc.detail),
                                        status_code=exc.status_code)
     return RedirectResponse(f"/ui/offers/{quote(offer_id)}?done={action}", status.HTTP_303_SEE_OTHER)
+
+
+# ------------------------------------------------------------------------------ the associate
+
+
+GuestPage = Annotated[UiSession, Depends(page_session(*GUEST_ROLES))]
+GuestAction = Annotated[UiSession, Depends(action_session(*GUEST_ROLES))]
+
+
+def _guest_page(request: Request, ui: UiSession, pos_id: str, *, question: str | None = None, answer: Any = None,
+                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    """The summary is `GET /customers/{id}` itself: POS id only, and no pseudonym for associates."""
+    from agent.runner import get_agent
+    from api.routes.customers import read_customer
+
+    guest = None
+    if pos_id and error is None:
+        settings, engine = request.app.state.settings, request.app.state.engine
+        try:
+            with Session(engine) as db:
+                guest = read_customer(pos_id, ui.key, settings, db, get_agent(settings, engine))
+        except HTTPException as exc:
+            error, status_code = offer_view.error_text(exc.detail), exc.status_code
+    return render(request, "guest.html", status_code, ui=ui, pos_id=pos_id, guest=guest, question=question,
+                  answer=answer, error=error)
+
+
+@router.get("/guest")
+def guest_page(request: Request, ui: GuestPage, pos_id: Annotated[str, Query(max_length=128)] = "") -> HTMLResponse:
+    """Look the guest at the till up by POS id: the safe summary (no contact details) and a question box."""
+    return _guest_page(request, ui, pos_id.strip())
+
+
+@router.post("/guest/ask")
+async def guest_ask(request: Request, ui: GuestAction, settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
+    """The associate's question, answered by `POST /customers/{id}/ask` itself (limits, errors, audit)."""
+    from agent.ask.service import get_ask_agent
+    from api.routes.ask import AskIn, ask_about_customer
+
+    form = await request.form()
+    pos_id = str(form.get("pos_id") or "").strip()[:128]
+    question = str(form.get("question") or "")
+    try:
+        body = AskIn(question=question)
+        answer = await ask_about_customer(pos_id, body, ui.key, settings, get_ask_agent(settings, engine), request,
+                                          Response())
+    except ValidationError as exc:
+        return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question,
+                                       error=offer_view.error_text(validation_detail(exc)),
+                                       status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    except HTTPException as exc:
+        return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question,
+                                       error=offer_view.error_text(exc.detail), status_code=exc.status_code)
+    return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question, answer=answer)
 
 
 # ---------------------------------------------------------------------------------- wiring

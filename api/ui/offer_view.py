@@ -15,14 +15,12 @@ from fastapi import HTTPException, status
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
-from core.settings import Settings
+from agent.review import COPY_FIELDS
 from db.tables import ApiKey, AuditEvent, Customer, Offer
 
 if TYPE_CHECKING:
     from agent.runner import OfferAgent
 
-COPY_FIELDS = ("sms_text", "email_subject", "email_body")
-"""What a marketer may change. Everything else is a term, and terms are a manager's."""
 
 # Term inputs the page offers a manager, per offer type: (field, label, step).
 _TERM_INPUTS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -36,11 +34,21 @@ _COMMON_TERMS = (("expires_in_days", "Expires after (days)", "1"),)
 _INT_FIELDS = frozenset({"discount_cents", "bonus_points", "expires_in_days"})
 CHANNELS = ("sms", "email")
 
-DONE_MESSAGES = {
-    "accept": "Accepted. The rules were checked again against the guest as they are now.",
-    "edit": "Edit saved and re-checked by the rules.",
-    "reject": "Rejected. Nothing was sent.",
-}
+
+def done_message(action: str, offer_status: str) -> str | None:
+    """What the reviewer's click did, in words (the offer's status now says where it went)."""
+    if action == "reject":
+        return "Rejected. Nothing was sent."
+    if action not in ("accept", "edit"):
+        return None
+    head = "Accepted." if action == "accept" else "Edit saved and re-checked by the rules."
+    tail = {
+        "pending_review": " It waits for a manager's accept.",
+        "sent": " The rules passed for the guest as they are now; the offer is on its way.",
+        "blocked": " The rules blocked it: nothing was sent.",
+        "approved": " The decision stands; the POS was unreachable, the worker will execute it.",
+    }.get(offer_status, "")
+    return head + tail
 _ACTIONS = {
     "marketer": (("edit", "Save copy edit for a manager"), ("reject", "Reject")),
     "manager": (("accept", "Accept as is"), ("edit", "Save edit and approve"), ("reject", "Reject")),
@@ -143,7 +151,7 @@ def load(agent: OfferAgent, offer_id: str) -> OfferView | None:
             for v in reversed(visits)
         ],
         audit=[
-            {"at": r.created_at.strftime("%Y-%m-%d %H:%M:%S"), "node": r.node, "who": names.get(r.actor, r.actor),
+            {"at": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"), "node": r.node, "who": names.get(r.actor, r.actor),
              "outputs": r.outputs, "changes": _changes(r.outputs), "summary": _summary(r.outputs)}
             for r in rows
         ],
@@ -151,26 +159,13 @@ def load(agent: OfferAgent, offer_id: str) -> OfferView | None:
 
 
 def _summary(outputs: dict[str, Any]) -> str:
-    for key in ("action", "verdict", "outcome", "make_offer"):
+    for key in ("action", "outcome", "verdict", "make_offer"):
         if key in outputs:
             return f"{key}: {outputs[key]}"
     return "details"
 
 
 # ---------------------------------------------------------------------------------- the form
-
-
-def check_edit_fields(role: str, edits: dict[str, Any]) -> None:
-    """Marketers edit copy only (403); unknown fields are 422. Same rule as the review itself."""
-    from agent.graph import EDITABLE_FIELDS
-
-    unknown = set(edits) - EDITABLE_FIELDS
-    if unknown:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"not editable: {sorted(unknown)}; editable: {sorted(EDITABLE_FIELDS)}")
-    if role == "marketer" and set(edits) - set(COPY_FIELDS):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"marketers edit copy only ({', '.join(COPY_FIELDS)}); terms need a manager")
 
 
 def _typed(name: str, raw: str) -> Any:
@@ -187,8 +182,9 @@ def _typed(name: str, raw: str) -> Any:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} must be a number, not {text!r}") from None
 
 
-def decision_from_form(engine: Engine, offer_id: str, role: str, form: dict[str, str]) -> tuple[str, dict, str | None]:
-    """(action, edits, note) from the review form: edits are the fields that differ from the offer."""
+def decision_from_form(engine: Engine, offer_id: str, form: dict[str, str]) -> tuple[str, dict, str | None]:
+    """(action, edits, note) from the review form: edits are the fields that differ from the offer. Who
+    may change what is the review path's rule (agent.review.check_decision), not the form's."""
     action = form.get("action", "")
     if action not in ("accept", "edit", "reject"):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "choose accept, edit or reject")
@@ -197,7 +193,7 @@ def decision_from_form(engine: Engine, offer_id: str, role: str, form: dict[str,
     if offer is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}")
     edits: dict[str, Any] = {}
-    for name in COPY_FIELDS:
+    for name in sorted(COPY_FIELDS):
         if name in form:
             # Browsers send textarea line breaks as CRLF; the stored copy uses LF.
             value = form[name].replace("\r\n", "\n")
@@ -213,7 +209,6 @@ def decision_from_form(engine: Engine, offer_id: str, role: str, form: dict[str,
             if value != current:
                 edits[name] = value
     if edits:
-        check_edit_fields(role, edits)
         if action != "edit":
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"you changed {', '.join(sorted(edits))}: save it as an edit, or undo it to {action}")
@@ -221,18 +216,6 @@ def decision_from_form(engine: Engine, offer_id: str, role: str, form: dict[str,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "nothing was changed: there is no edit to save")
     note = (form.get("note") or "").strip() or None
     return action, edits, note
-
-
-async def submit_review(offer_id: str, action: str, edits: dict[str, Any], note: str | None, key: ApiKey,
-                        settings: Settings, engine: Engine) -> None:
-    """The review path of `POST /offers/{id}/review` (roles, re-check, lease), for the page's buttons."""
-    from starlette.concurrency import run_in_threadpool
-
-    from agent.runner import get_agent
-    from api.routes.offers import ReviewIn, review_offer
-
-    body = ReviewIn(action=action, edits=edits, note=note)  # type: ignore[arg-type]
-    await run_in_threadpool(review_offer, offer_id, body, key, settings, engine, get_agent(settings, engine))
 
 
 def error_text(detail: Any) -> str:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -39,6 +40,7 @@ class ReviewWorld:
     key_ids: dict[str, int]
     pending: list[str]
     """Ids of offers waiting for review, oldest first."""
+    app: Any
 
     def client(self, role: str | None = None) -> httpx.Client:
         headers = {"authorization": f"Bearer {self.keys[role]}"} if role else {}
@@ -87,4 +89,5 @@ def review_world(database_url: str, engine: Engine, tmp_path: Path, *, sales: in
             pending = list(s.exec(select(Offer.id).where(col(Offer.status) == "pending_review")
                                   .order_by(col(Offer.created_at), col(Offer.id))).all())
         assert len(pending) >= min_pending, f"only {len(pending)} offers escalated from {len(event_ids)} sales"
-        yield ReviewWorld(url=server.url, engine=app.state.engine, keys=keys, key_ids=key_ids, pending=pending)
+        yield ReviewWorld(url=server.url, engine=app.state.engine, keys=keys, key_ids=key_ids, pending=pending,
+                          app=app)

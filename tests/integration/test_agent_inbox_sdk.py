@@ -54,7 +54,7 @@ async def _journey(w: ReviewWorld) -> None:
     # -- list ---------------------------------------------------------------------------------
     threads = await manager.threads.search(status="interrupted", metadata={"graph_id": "offer_agent"},
                                            limit=100, offset=0)
-    by_offer = {t["metadata"]["offer_id"]: t for t in threads}
+    by_offer: dict[str, Any] = {dict(t["metadata"] or {})["offer_id"]: t for t in threads}
     assert set(by_offer) == set(w.pending)
     for t in threads:
         assert t["status"] == "interrupted"
@@ -63,8 +63,9 @@ async def _journey(w: ReviewWorld) -> None:
         assert value["action_request"]["action"] == "review_offer"
         assert set(value["config"]) == {"allow_accept", "allow_edit", "allow_respond", "allow_ignore"}
         assert value["description"].startswith("Escalated")
-        assert "customer_id" not in t["values"] and "draft_input" not in t["values"]
-        assert t["values"]["customer"].startswith("g_")
+        values = dict(t["values"] or {})
+        assert "customer_id" not in values and "draft_input" not in values
+        assert values["customer"].startswith("g_")
     page = await manager.threads.search(status="interrupted", limit=1, offset=1)
     assert len(page) == 1 and page[0]["thread_id"] == threads[1]["thread_id"]
     assert await manager.threads.search(metadata={"graph_id": "another_graph"}) == []

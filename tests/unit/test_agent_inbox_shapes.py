@@ -55,7 +55,8 @@ def test_edit_sends_only_changed_fields_with_their_types() -> None:
     assert decision.edits == {"bonus_points": 50, "sms_text": new_copy}
     assert isinstance(decision.edits["bonus_points"], int)
     # Untyped JSON from a client that did not stringify works the same.
-    raw = decision_from(offer, HumanResponse(type="edit", args={"action": "review_offer", "args": {"bonus_points": 60}}))
+    untyped = {"action": "review_offer", "args": {"bonus_points": 60}}
+    raw = decision_from(offer, HumanResponse(type="edit", args=untyped))
     assert raw.edits == {"bonus_points": 60}
     # "null" for a field that was null stays null (no change); an emptied text field becomes null.
     assert _as_agent_inbox_sends(offer)["args"]["email_subject"] == "null"
