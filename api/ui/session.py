@@ -3,7 +3,8 @@
 Logging in with an API key sets `la_session` (HttpOnly, SameSite=Strict, Max-Age = the session
 lifetime, Secure over HTTPS). The cookie is stateless and carries no role: every request re-reads
 the key it names, so revoking the key (`loyalty-agent apikey revoke ID`) ends its sessions at once,
-and a role change applies on the next click. Logging out clears the cookie.
+and a role change applies on the next click. Logging out clears this browser's cookie; being
+stateless, a copy of the cookie taken before stays valid until it expires or the key is revoked.
 
 Every state-changing request carries a CSRF token (form field `csrf_token`, or header
 `X-CSRF-Token` for the page's own fetch calls): an HMAC of the session id, so it needs no storage

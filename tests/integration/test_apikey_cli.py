@@ -38,6 +38,7 @@ def test_list_and_revoke(cli_env: None, engine: Engine) -> None:
     lines = listed.output.strip().splitlines()
     assert lines[0].split()[:3] == ["id", "prefix", "role"]
     rows = {int(line.split()[0]): line for line in lines[1:]}
+    assert manager.id is not None and marketer.id is not None
     assert set(rows) == {manager.id, marketer.id}
     assert "manager" in rows[manager.id] and "Ana Lopez" in rows[manager.id] and manager.prefix in rows[manager.id]
     assert manager_raw not in listed.output and marketer_raw not in listed.output  # only hashes are stored
