@@ -22,9 +22,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import get_args
 
-from evals.report import SuiteReport, combine_repeats, write_baseline, write_report
+from evals.report import REPORTS_DIR, SuiteReport, combine_repeats, write_baseline, write_report
 from guardrails.policy import RuleName
 
 
@@ -97,6 +98,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="segments: sandbox seed (default 42)")
     parser.add_argument("--verbose", action="store_true", help="print one row per case")
     parser.add_argument("--no-write", action="store_true", help="do not write evals/reports/<suite>.{json,md}")
+    parser.add_argument("--report-dir", type=Path, default=REPORTS_DIR, help="where reports go (default evals/reports)")
     parser.add_argument("--update-baseline", action="store_true",
                         help="write evals/baseline/<suite>.json from this run (do it on main, then commit)")
     args = parser.parse_args(argv)
@@ -125,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for gate in report.gates:
             print(f"{report.suite:9s} {gate.line()}")
         if not args.no_write:
-            print(f"{report.suite:9s} reports written to {write_report(report)} (+ .md)")
+            print(f"{report.suite:9s} reports written to {write_report(report, args.report_dir)} (+ .md)")
         if args.update_baseline:
             print(f"{report.suite:9s} baseline written to {write_baseline(report)}")
     failed = [f"{report.suite}: {gate.name}" for report in reports for gate in report.gates if not gate.passed]

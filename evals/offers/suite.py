@@ -50,6 +50,8 @@ class OfferOptions:
     disable_drafter_safety: bool = False
     tiers: frozenset[str] = frozenset({"attack", "drafter"})
     case_ids: frozenset[str] = frozenset()  # empty = all
+    # Drains the raw requests a capturing model server received since the last call (model-path tests).
+    model_requests: Callable[[], list[str]] | None = None
 
 
 class _SharedPseudonymizer:
@@ -89,7 +91,8 @@ def run_case_tier(case: OfferCase, tier: str, options: OfferOptions) -> tuple[Wo
             pseudonymizer = _SharedPseudonymizer.get() if case.guest.notes else None
             try:
                 run = run_world(world, drafter=drafter, disabled_rules=options.disabled_rules,
-                                pseudonymizer=pseudonymizer, drafter_name=name)
+                                pseudonymizer=pseudonymizer, drafter_name=name,
+                                captured_requests=options.model_requests if tier == "drafter" else None)
             except Exception as exc:  # the product crashed on this world: every check fails
                 run = WorldRun(world=world, drafter=name, error=f"{type(exc).__name__}: {exc}")
             return run, [evaluator.evaluate(run) for evaluator in evaluators]
