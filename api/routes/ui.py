@@ -181,8 +181,8 @@ def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str = "
     view = offer_view.load(get_agent(request.app.state.settings, request.app.state.engine), offer_id)
     if view is None:
         raise PageError(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}")
-    return render(request, "offer.html", status_code, ui=ui, done=offer_view.done_message(done, view.offer.status),
-                  error=error, **view.context(ui.role))
+    message = offer_view.done_message(done, view.offer.status, ui.role)
+    return render(request, "offer.html", status_code, ui=ui, done=message, error=error, **view.context(ui.role))
 
 
 @router.get("/offers/{offer_id}")

@@ -35,20 +35,25 @@ _INT_FIELDS = frozenset({"discount_cents", "bonus_points", "expires_in_days"})
 CHANNELS = ("sms", "email")
 
 
-def done_message(action: str, offer_status: str) -> str | None:
+def done_message(action: str, offer_status: str, role: str) -> str | None:
     """What the reviewer's click did, in words (the offer's status now says where it went)."""
     if action == "reject":
         return "Rejected. Nothing was sent."
     if action not in ("accept", "edit"):
         return None
     head = "Accepted." if action == "accept" else "Edit saved and re-checked by the rules."
+    if offer_status == "pending_review":
+        if role == "marketer":
+            return head + " It waits for a manager's accept."
+        return head + " The re-check against the guest as they are now found a new reason to review: see the verdicts."
     tail = {
-        "pending_review": " It waits for a manager's accept.",
         "sent": " The rules passed for the guest as they are now; the offer is on its way.",
         "blocked": " The rules blocked it: nothing was sent.",
         "approved": " The decision stands; the POS was unreachable, the worker will execute it.",
     }.get(offer_status, "")
     return head + tail
+
+
 _ACTIONS = {
     "marketer": (("edit", "Save copy edit for a manager"), ("reject", "Reject")),
     "manager": (("accept", "Accept as is"), ("edit", "Save edit and approve"), ("reject", "Reject")),
