@@ -22,6 +22,7 @@ from db.offers import FATIGUE_STATUSES, HISTORY_STATUS
 from db.tables import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
 from guardrails.alcohol import alcohol_ineligibility_reasons
 from guardrails.policy import Policy
+from tools.marketing.outbox import HISTORY_STATUS as MESSAGE_HISTORY_STATUS
 
 HISTORY_WINDOW_DAYS = 90
 
@@ -106,13 +107,14 @@ def offer_history(
             col(OutboundMessage.customer_id) == customer_id,
             col(OutboundMessage.offer_id).is_(None),
             col(OutboundMessage.created_at) >= since,
+            col(OutboundMessage.status).in_(MESSAGE_HISTORY_STATUS),
         )
     ).all()
     entries += [
         OfferHistoryEntry(
             at=m.sent_at or m.scheduled_for,
             channel=m.channel,  # type: ignore[arg-type]
-            status="sent",
+            status=MESSAGE_HISTORY_STATUS[m.status],
             trigger="message",
         )
         for m in loose

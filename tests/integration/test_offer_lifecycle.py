@@ -14,7 +14,7 @@ from agent.facts import offer_history
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
-from db.tables import Customer, Offer
+from db.tables import Customer, Offer, OutboundMessage
 from db.types import utcnow
 from tests.integration.conftest import add_minimal_merchant
 
@@ -51,13 +51,20 @@ def test_fatigue_counts_exactly_the_offers_that_may_still_reach_the_guest(engine
     customer_id = _customer(engine)
     for status in offers.OFFER_STATUSES:
         _offer(engine, customer_id, f"off_{status}", status)
+    # Messages of no offer (campaigns): the ones that reached the guest or may still do so count.
+    with session_scope(engine) as s:
+        for n, status in enumerate(("scheduled", "sending", "sent", "failed", "suppressed", "cancelled")):
+            s.add(OutboundMessage(idempotency_key=f"loose:{n}", customer_id=customer_id, channel="sms",
+                                  body="Hi. Reply STOP to opt out", status=status, scheduled_for=utcnow()))
     with Session(engine) as s:
         history = offer_history(s, customer_id=customer_id, now=utcnow())
-        counted = sorted(entry.status for entry in history)
+        by_trigger = {trigger: sorted(e.status for e in history if e.trigger == trigger)
+                      for trigger in ("transaction", "message")}
         # An offer under review may still go out: it counts, as `pending_review`; an approved one as
         # `scheduled`. Drafted, blocked, rejected and cancelled offers never reach the guest.
-        assert counted == ["pending_review", "pending_review", "scheduled", "sent"]
-        assert len(offer_history(s, customer_id=customer_id, now=utcnow(), exclude_offer_id="off_sent")) == 3
+        assert by_trigger == {"transaction": ["pending_review", "pending_review", "scheduled", "sent"],
+                              "message": ["scheduled", "scheduled", "sent"]}
+        assert len(offer_history(s, customer_id=customer_id, now=utcnow(), exclude_offer_id="off_sent")) == 6
 
 
 def test_draft_and_row_map_both_ways(engine: Engine) -> None:

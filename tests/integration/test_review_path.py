@@ -360,3 +360,32 @@ def test_a_timezone_change_defers_a_scheduled_message(world: World) -> None:
     [message] = world.messages(guest)
     assert message.status == "scheduled" and message.scheduled_for == datetime(2026, 11, 20, 19, 0, tzinfo=UTC)
     assert world.offer(offer.id).status == "sent"
+
+
+def test_the_worker_rechecks_after_recording_a_customer_updated(world: World, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    from db.inbox import enqueue_event
+    from loyalty_agent.worker import process_event
+    from tests.integration.conftest import make_settings
+
+    guest = world.guest()
+    offer = world.pending_offer(guest)
+    with Session(world.engine) as s:
+        customer = s.get(Customer, guest)
+        assert customer is not None
+        pos_id = customer.pos_customer_id
+    payload = {"event": "customer.updated", "event_id": "evt_profile_1", "created_at": NOW.isoformat(),
+               "data": {"customer_id": pos_id, "allergies": ["dairy"]}}
+    with session_scope(world.engine) as s:
+        event_id = enqueue_event(s, provider="pos", provider_event_id="evt_profile_1", event_type="customer.updated",
+                                 payload=payload, merchant_id="m_sandbox").event_id
+    with Session(world.engine) as s:
+        event = s.get(InboxEvent, event_id)
+    assert event is not None
+    settings = make_settings(database_url, tmp_path)
+    assert process_event(world.engine, settings, event, profile_recheck=world.agent.recheck_customer) == (
+        "profile_updated")
+    assert world.offer(offer.id).status == "blocked"
+    with pytest.raises(ReviewConflict):
+        accept(world, offer.id)
+    assert world.side_effects(offer.id) == NOTHING

@@ -48,6 +48,9 @@ STATUS_SENT = "sent"
 STATUS_FAILED = "failed"
 STATUS_SUPPRESSED = "suppressed"
 STATUS_CANCELLED = "cancelled"
+# Messages that reached the guest or still may, as the fatigue history names them; failed, suppressed and
+# cancelled messages never reach anyone and do not count.
+HISTORY_STATUS: dict[str, str] = {STATUS_SENT: "sent", STATUS_SENDING: "scheduled", STATUS_SCHEDULED: "scheduled"}
 
 
 
