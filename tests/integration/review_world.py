@@ -50,6 +50,7 @@ class ReviewWorld:
 @contextmanager
 def review_world(database_url: str, engine: Engine, tmp_path: Path, *, sales: int = 8,
                  min_pending: int = 2, **settings_overrides: object) -> Iterator[ReviewWorld]:
+    from agent.runner import get_agent
     from api.main import create_app
     from loyalty_agent.services import in_process
 
@@ -66,6 +67,10 @@ def review_world(database_url: str, engine: Engine, tmp_path: Path, *, sales: in
     policy.write_text("escalation:\n  high_value_tiers: [member, silver, gold, vip]\n")
     settings = make_settings(database_url, tmp_path, index_on_start=False, policy_file=policy, **settings_overrides)
     app = create_app(settings, background=in_process(workers=1))
+    # Build the process's agent (embedder, Presidio) before the server's start-up clock runs: on a busy
+    # machine loading the models can outlast the server fixture's start-up deadline. The lifespan's
+    # worker then picks up this same cached agent.
+    get_agent(settings, app.state.engine).ctx.get_pseudonymizer()
     candidates = [s for s in sample_sales(engine, count=300, seed=5, now=datetime.now(UTC))
                   if s["data"].get("customer_id") in reachable]
     with ServerThread(app) as server:
