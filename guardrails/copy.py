@@ -49,10 +49,14 @@ _POINTS_RE = re.compile(
     re.IGNORECASE,
 )
 _MULTIPLIER_POINTS_RE = re.compile(r"\b(?:double|triple|quadruple|\d+\s*x)\s+(?:the\s+)?points\b", re.IGNORECASE)
-_FREE_RE = re.compile(r"(?<![\w-])free\b(?!-)", re.IGNORECASE)
+# "Free" in any wording: "free", "on us", "on the house", "complimentary".
+_FREE_RE = re.compile(r"(?<![\w-])free\b(?!-)|\bon\s+(?:us|the\s+house)\b|\bcomplimentary\b", re.IGNORECASE)
 _FEEL_FREE_RE = re.compile(r"\bfeel\s+free\b", re.IGNORECASE)
+# Buy-one-get-one in any wording, the item named in between ("buy one House Salad, get one on us").
 _BOGO_RE = re.compile(
-    r"\bbogo\b|\bbuy\s+(?:one|1),?\s+get\s+(?:one|1)\b|\b(?:2|two)\s*(?:for|-for-)\s*(?:1|one)\b", re.IGNORECASE
+    r"\bbogo\b|\bbuy\s+(?:one|1|a|an)\b[^.!?]{0,60}?\bget\s+(?:one|1|another|a\s+second|the\s+second)\b"
+    r"|\b(?:2|two)\s*(?:for|-for-)\s*(?:1|one)\b",
+    re.IGNORECASE,
 )
 _EXPIRY_RE = re.compile(
     r"\b(?:valid|expires?|good|ends?|redeem(?:able)?|use it)\b[^.!?\d]{0,24}?(\d{1,3})\s*(days?|weeks?)\b",
@@ -72,6 +76,9 @@ _ALCOHOL_WORDS_RE = re.compile(
     r"\b(?:alcohol(?:ic)?|booze|boozy|wines?|beers?|ales?|lagers?|ipas?|stouts?|ciders?|cocktails?|"
     r"margaritas?|mimosas?|sangrias?|spritz(?:es)?|martinis?|mojitos?|spirits?|liquors?|whiske?y|vodka|"
     r"tequila|mezcal|rum|gin|bourbon|champagne|prosecco|sake|brew(?:s|ery)?|pints?|happy\s+hour|bar\s+tab|"
+    # grapes, styles and cocktails a menu names without saying "wine" or "cocktail"
+    r"pinot|merlot|cabernet|chardonnay|sauvignon|riesling|malbec|shiraz|syrah|zinfandel|rosé|"
+    r"cava|brut|bubbly|pilsners?|negronis?|aperol|bellinis?|daiquiris?|bloody\s+marys?|old\s+fashioned|"
     r"drinks?\s+on\s+us|cheers)\b",
     re.IGNORECASE,
 )

@@ -317,6 +317,11 @@ def test_quiet_hours_defer_not_drop() -> None:
         ("Hi {first_name}, 20% off Grilled Salmon <!-- x -->. Reply STOP to opt out", "markup"),
         ("Hi {first_name}, 20% off our dairy-free salmon. Reply STOP to opt out", "allergen-safety"),
         ("Hi {first_name}, 20% off our Tree Nuts free salmon. Reply STOP to opt out", "allergen-safety"),
+        ("Hi {first_name}, buy one Grilled Salmon, get one on us. Reply STOP to opt out", "buy-one-get-one"),
+        ("Hi {first_name}, 20% off Grilled Salmon, dessert on the house! Reply STOP to opt out", "'free'"),
+        ("Hi {first_name}, 20% off Grilled Salmon, a complimentary side. Reply STOP to opt out", "'free'"),
+        ("Hi {first_name}, 20% off Grilled Salmon, a glass of pinot with it. Reply STOP to opt out", "alcohol"),
+        ("Hi {first_name}, 20% off Grilled Salmon and a Negroni. Reply STOP to opt out", "alcohol"),
     ],
 )
 def test_copy_violations_block(sms: str, fragment: str) -> None:
