@@ -57,6 +57,16 @@ GUEST_ROLES = ("associate", "manager")
 ANY_ROLE = ("associate", "marketer", "manager")
 AGE_CHOICES = ((1.0, "1 hour"), (24.0, "1 day"), (72.0, "3 days"), (168.0, "1 week"))
 
+# Defence in depth behind autoescaping: only our own script and style run, no page may frame ours.
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
 router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
 
 ReviewerPage = Annotated[UiSession, Depends(page_session(*REVIEW_ROLES))]
@@ -67,7 +77,7 @@ def render(request: Request, name: str, http_status: int = 200, **context: Any) 
     context.setdefault("ui", None)
     context["url_for"] = request.url_for
     html = TEMPLATES.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=http_status, headers={"cache-control": "no-store"})
+    return HTMLResponse(html, status_code=http_status, headers=PAGE_HEADERS)
 
 
 def _home(role: str) -> str:

@@ -154,6 +154,8 @@ def test_offer_page_escapes_copy_and_live_check_executes_nothing(database_url: s
         assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in page.text
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
         assert "customer_id" not in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]  # no inline script would run
+        assert page.headers["x-frame-options"] == "DENY"
         csrf = _csrf(page)
         before = _side_effects(w.engine, offer_id)
 
