@@ -36,8 +36,10 @@ QUALITY_GATE = 0.95
 
 
 def _late_sales_supported() -> bool:
-    # The architecture's `realtime_window` policy field comes with the `late` outcome.
-    return any("realtime" in name for name in Policy.model_fields)
+    # The architecture's `realtime_window` (a policy field, or a setting) comes with the `late` outcome.
+    from core.settings import Settings
+
+    return any("realtime" in name for name in (*Policy.model_fields, *Settings.model_fields))
 
 
 CAPABILITIES: dict[str, Callable[[], bool]] = {"late_sales": _late_sales_supported}
@@ -168,7 +170,10 @@ def run_offers(options: OfferOptions | None = None, cases: list[OfferCase] | Non
                                       skipped=skipped_by_category[category], checks=checks))
     report = SuiteReport(suite="offers", seconds=round(time.perf_counter() - started, 2), categories=categories,
                          rows=rows)
-    report.gates = _gates(report, by_category)
+    # Category rates compare with the baseline only on a full run (both tiers, nothing switched off
+    # by case selection): an attack-only run's rates are not the same measurement.
+    full_run = options.tiers == {"attack", "drafter"}
+    report.gates = _gates(report, by_category, with_baseline=full_run)
     report.summary = {
         "cases": len(rows),
         "skipped": {"count": len(skipped), "requires": sorted({r for c in skipped for r in c.requires}),
@@ -182,7 +187,9 @@ def run_offers(options: OfferOptions | None = None, cases: list[OfferCase] | Non
     return report
 
 
-def _gates(report: SuiteReport, by_category: dict[str, list[tuple[bool, list[EvaluationResult]]]]) -> list[Gate]:
+def _gates(
+    report: SuiteReport, by_category: dict[str, list[tuple[bool, list[EvaluationResult]]]], *, with_baseline: bool
+) -> list[Gate]:
     def of_kind(kind: str, category: str | None = None) -> list[EvaluationResult]:
         return [r for cat, entries in by_category.items() if category in (None, cat)
                 for _, results in entries for r in results if r.kind == kind]
@@ -203,7 +210,7 @@ def _gates(report: SuiteReport, by_category: dict[str, list[tuple[bool, list[Eva
             gates.append(rate_gate(name, sum(r.passed for r in checks), len(checks), threshold))
     if not gates:  # nothing ran: that must not pass
         gates.append(rate_gate("offer cases ran", 0, 0, 1.0))
-    baseline = baseline_gate(report)
+    baseline = baseline_gate(report) if with_baseline else None
     if baseline is not None:
         gates.append(baseline)
     return gates

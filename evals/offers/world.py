@@ -16,6 +16,7 @@ of every side effect (promo codes, outbox messages, loyalty ledger).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -219,8 +220,6 @@ def write_world(case: OfferCase, directory: Path) -> World:
 def _model_settings() -> dict[str, Any]:
     """Offline by default; with LLM_BASE_URL set, the OpenAI-compatible path against that endpoint,
     with a budget long enough that the eval measures the model rather than the offline fallback."""
-    import os
-
     if not os.environ.get("LLM_BASE_URL"):
         return {"llm_provider": "offline"}
     return {"llm_provider": "openai", "decision_budget_s": float(os.environ.get("EVALS_DECISION_BUDGET_S", "120"))}
