@@ -72,8 +72,25 @@ def _show_segments(report: SuiteReport, args: argparse.Namespace) -> None:
     print_segments(report)
 
 
+def _run_ask(args: argparse.Namespace) -> SuiteReport:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from evals.ask.schema import load_cases
+    from evals.ask.suite import MODES, run_ask
+
+    cases = [c for c in load_cases() if (not args.category or c.category in args.category)
+             and (not args.case or c.id in args.case)]
+    return run_ask(modes=MODES if args.ask_mode == "all" else (args.ask_mode,), cases=cases)
+
+
+def _show_ask(report: SuiteReport, args: argparse.Namespace) -> None:
+    from evals.ask.suite import print_ask
+
+    print_ask(report, verbose=args.verbose)
+
+
 SUITES: dict[str, Suite] = {
     "offers": Suite(_run_offers, _show_offers, "offer decisions: worlds through the real graph"),
+    "ask": Suite(_run_ask, _show_ask, "associate Q&A: offline, scripted model, adversarial model"),
     "segments": Suite(_run_segments, _show_segments, "segment search precision@10: hybrid vs BM25 vs dense"),
 }
 
@@ -94,6 +111,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="give the real drafter the whole catalog, no allergies, alcohol allowed")
     parser.add_argument("--tier", choices=("all", "attack", "drafter"), default="all",
                         help="offers: attack runs (guardrails alone), drafter runs, or both (default)")
+    parser.add_argument("--ask-mode", choices=("all", "offline", "scripted", "adversarial"), default="all",
+                        help="ask: offline answerer, scripted OpenAI-compatible model, adversarial model, or all")
     parser.add_argument("--customers", type=int, default=None, help="segments: sandbox customers (default 600)")
     parser.add_argument("--seed", type=int, default=None, help="segments: sandbox seed (default 42)")
     parser.add_argument("--verbose", action="store_true", help="print one row per case")

@@ -1,4 +1,4 @@
-"""`loyalty-agent` command line: seed | serve | worker | replay | apikey create|list|revoke | square sync-catalog."""
+"""`loyalty-agent` command line: seed | serve | worker | replay | ask | apikey | square sync-catalog."""
 
 from __future__ import annotations
 
@@ -124,6 +124,37 @@ def worker(
     signal.signal(signal.SIGINT, _stop)
     services.wait()
     shutdown_agents()
+
+
+@app.command()
+def ask(
+    customer: Annotated[str, typer.Argument(help="The guest's POS customer id (what the till shows).")],
+    question: Annotated[str, typer.Argument(help="The question, e.g. \"any allergies?\" (at most 1,000 characters).")],
+    vectors: Annotated[bool, typer.Option(help="Search purchase vectors for open questions (not while `serve` "
+                                               "holds the embedded store).")] = True,
+) -> None:
+    """Ask about one guest as an associate would: prints the answer and the facts it cites."""
+    from agent.ask.service import UnknownGuestError, build_ask_agent
+    from agent.runner import build_agent
+
+    settings = get_settings()
+    offer_agent = build_agent(settings, _engine(), with_vectors=vectors)
+    try:
+        result = build_ask_agent(settings, offer_agent.ctx).ask(customer, question, actor="cli")
+    except UnknownGuestError:
+        typer.echo(f"no customer with POS id {customer!r}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        offer_agent.close()
+    out = result.answer
+    typer.echo(out.answer)
+    for citation in out.citations:
+        typer.echo(f"  [{citation.source}] {citation.id} ({citation.field}): {citation.quote}")
+    typer.echo(f"-- {out.model} {out.prompt_version}" + (" (abstained)" if out.abstained else "")
+               + (f"; fallback: {result.fallback_reason}" if result.fallback_reason else ""))
 
 
 @app.command()

@@ -21,9 +21,10 @@ UNKNOWN = "unknown"
 NONE_RECORDED = "none_recorded"
 RECORDED = "recorded"
 
-# Words that make a sentence an allergy or dietary statement.
+# Words that make a sentence a statement about the guest's allergies or diet. "Allergens" is left
+# out on purpose: it describes menu items ("Pad Thai: allergens peanuts, soy"), which are catalog facts.
 ALLERGY_TOPIC_RE = re.compile(
-    r"\b(allerg\w*|intoleran\w*|celiac|coeliac|anaphyla\w*|epipen|dietary|diet)\b", re.IGNORECASE
+    r"\b(allerg(y|ies|ic)|intoleran\w*|celiac|coeliac|anaphyla\w*|epipen|dietary|diet)\b", re.IGNORECASE
 )
 # Claims about the guest's diet that no record in this system can back (there is no diet field).
 DIETARY_CLAIM_RE = re.compile(

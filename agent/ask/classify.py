@@ -55,7 +55,9 @@ INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (
         "usual_order",
         re.compile(
-            r"\b(usual(ly)?|favou?rites?|always (gets?|orders?|has|have)|go-?to|regular order|typically|normally|"
+            r"\b(usual(ly)?|favou?rites?(?!\s+(colou?r|music|movie|film|song|band|team|sport|book|animal|flower|"
+            r"holiday|place|city|artist|show|season))|always (gets?|orders?|has|have)|go-?to|regular order|"
+            r"typically|normally|"
             r"tends? to (get|order|have)|what (does|do|did) "
             + _PRONOUN
             + r" (usually )?(order|get|like|eat|drink|have)|"
@@ -68,7 +70,9 @@ INTENT_PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(last (visit|time|came|here|seen|in)|when (was|did|is|will) " + _PRONOUN + r"|how often|visits?|"
             r"visited|due|come (in|back|by)|coming (in|back)|next time|rhythm|frequen\w*|regular|lapsed|"
-            r"churn\w*|haven'?t seen|been a while|seen " + _PRONOUN + r"|expected|how long since|comes? in)\b",
+            r"churn\w*|expect\w*|haven'?t seen|been a while|seen "
+            + _PRONOUN
+            + r"|expected|how long since|comes? in)\b",
             _I,
         ),
     ),

@@ -7,6 +7,7 @@ pseudonymized and is marked as untrusted text (source "note").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -322,9 +323,23 @@ def offer_fact(open_offer: OpenOffer, catalog: dict[str, CatalogFact], *, tz: st
     )
 
 
+# Defence in depth for notes shown to associates: the pseudonymizer's street pattern knows common
+# suffixes only ("818 Brittany Prairie Apt. 299" passes it), so anything written after an address cue,
+# and any "number + capitalised words + Apt/Suite/Unit number", is replaced as well.
+_ADDRESS_CUE_RE = re.compile(r"\b(lives at|living at|lives on|home address|address(?: is)?:?|deliver(?:y|ies)? to)\s+"
+                             r"[^.;\n]*(?:\.\s*\d+)?", re.IGNORECASE)
+_UNIT_ADDRESS_RE = re.compile(r"\b\d{1,6}\s+(?:[A-Z][\w'-]*\.?\s+){1,4}(?:Apt|Suite|Unit|#)\.?\s*\w+")
+
+
+def scrub_addresses(text: str) -> str:
+    text = _ADDRESS_CUE_RE.sub(lambda m: f"{m.group(1)} <ADDRESS>", text)
+    return _UNIT_ADDRESS_RE.sub("<ADDRESS>", text)
+
+
 def note_fact(pseudonymized: str, *, mentions_allergy: bool) -> Fact:
-    """The staff note, already pseudonymized. Untrusted: quoted as data, never followed."""
-    text = " ".join(pseudonymized.split())
+    """The staff note, already pseudonymized (plus `scrub_addresses`). Untrusted: quoted as data,
+    never followed."""
+    text = " ".join(scrub_addresses(pseudonymized).split())
     if len(text) > NOTE_QUOTE_MAX:
         text = text[: NOTE_QUOTE_MAX - 1] + "…"
     return Fact(

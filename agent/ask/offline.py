@@ -236,7 +236,13 @@ def _notes(book: FactBook, _question: str) -> str:
     if note is None:
         return "No staff note on file."
     book.cite(note)
-    return f'{NOTE_PREFIX}"{note.quote}"'
+    text = f'{NOTE_PREFIX}"{note.quote}"'
+    record = book.get("profile:allergies")
+    if (note.value or {}).get("mentions_allergy") and record is not None:
+        # A note is not a record: next to a note about allergies, say what the record says.
+        book.cite(record)
+        text += f" The note is not the allergy record. {allergy_statement(record.value)}"
+    return text
 
 
 def _item_history(book: FactBook, question: str) -> str:

@@ -70,6 +70,12 @@ class AskAgent:
         )
 
 
+    def close(self) -> None:
+        """Stop the model answerer's worker threads (pending calls are cancelled)."""
+        if self.services.answerer is not None:
+            self.services.answerer.close()
+
+
 def build_ask_agent(settings: Settings, agent_ctx: AgentContext, **overrides: Any) -> AskAgent:
     """An ask agent on an offer agent's context; with LLM_PROVIDER=openai the model takes open
     questions within the checkout budget, the offline answerer the rest and every fallback."""

@@ -75,13 +75,18 @@ def verify_answer(
     problems += check_citations(draft.cited_ids, by_id)
     problems += check_contact_pii(text, known_values)
     problems += check_other_guests(text, own_pos_id)
-    claims = strip_verbatim_quotes(text, [by_id[i] for i in draft.cited_ids if i in by_id]).replace(CAPABILITIES, " ")
+    cited = [by_id[i] for i in draft.cited_ids if i in by_id]
+    claims = strip_verbatim_quotes(text, cited).replace(CAPABILITIES, " ")
+    # A quoted note that speaks of allergies must come with what the record says (a note is not a record).
+    note_about_allergies = any(
+        f.source == "note" and (f.value or {}).get("mentions_allergy") and f.quote in text for f in cited
+    )
     # An abstention need not answer the allergy question, but anything it says is still checked.
     problems += check_allergy_claims(
         claims,
         cited=draft.cited_ids,
         allergies=allergies,
-        intents=() if draft.abstained else intents,
+        must_state_record=not draft.abstained and ("allergies" in intents or note_about_allergies),
         abstained=draft.abstained,
     )
     problems += check_promises(claims)
@@ -114,7 +119,12 @@ def strip_verbatim_quotes(text: str, cited: Sequence[Fact]) -> str:
 
 
 def check_allergy_claims(
-    text: str, *, cited: Sequence[str], allergies: list[str] | None, intents: Sequence[str], abstained: bool = False
+    text: str,
+    *,
+    cited: Sequence[str],
+    allergies: list[str] | None,
+    must_state_record: bool,
+    abstained: bool = False,
 ) -> list[str]:
     """The answer's allergy and diet statements against the record. An abstention that merely
     mentions allergies ("ask me about allergies") need not cite the record or restate it; any claim
@@ -127,9 +137,9 @@ def check_allergy_claims(
     topical = [s for s in sentences if ALLERGY_TOPIC_RE.search(s)]
     if DIETARY_CLAIM_RE.search(text):
         problems.append("dietary claim that no record backs")
-    if "allergies" in intents and not topical:
-        problems.append("allergy question not answered from the record")
-    if not topical and not NO_ALLERGY_CLAIM_RE.search(text):
+    if must_state_record and not topical:
+        problems.append("allergy record not stated (an allergy question, or a quoted note about allergies)")
+    if not topical and not NO_ALLERGY_CLAIM_RE.search(text) and not must_state_record:
         return problems
     if "profile:allergies" not in cited and not abstained:
         problems.append("allergy statement without citing the allergy record")
@@ -147,10 +157,14 @@ def check_allergy_claims(
     extra = sorted(named - record)
     if extra:
         problems.append(f"names allergies not on the record: {', '.join(extra)}")
-    if status == RECORDED and "allergies" in intents:
+    if status == RECORDED and must_state_record:
         missing = sorted(record - named)
         if missing:
             problems.append(f"leaves out recorded allergies: {', '.join(missing)}")
+    if status == NONE_RECORDED and must_state_record and not any(
+        NO_ALLERGY_CLAIM_RE.search(s) and RECORDED_QUALIFIER_RE.search(s) for s in topical
+    ):
+        problems.append("does not say that no allergies are recorded")
     return problems
 
 
