@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), description="Embedded default: SQLite file + Qdrant data.")
     database_url: str = Field(default="", description="Any SQLAlchemy URL; empty = SQLite in DATA_DIR.")
     qdrant_url: str | None = Field(default=None, description="Qdrant server URL; unset = embedded engine.")
+    vector_service: bool = Field(default=False, description="Reach the embedded engine (and the local embedder) "
+                                 "through the worker process that owns it (vectorstore.service); serve and "
+                                 "worker set it for their other processes.")
 
     llm_provider: Literal["offline", "openai"] = "offline"
     llm_base_url: str | None = None
@@ -101,6 +104,10 @@ class Settings(BaseSettings):
 
     def resolved_pseudonym_secret(self) -> str:
         return self.pseudonym_secret or _secret_in_data_dir(self.data_dir, "pseudonym_secret", "ps_")
+
+    def resolved_vector_service_key(self) -> str:
+        """Authenticates processes of this DATA_DIR to the vector service (vectorstore.service)."""
+        return _secret_in_data_dir(self.data_dir, "vector_service_key", "vs_")
 
     def resolved_ui_session_secret(self) -> str:
         return self.ui_session_secret or _secret_in_data_dir(self.data_dir, "ui_session_secret", "uis_")

@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TextIO
@@ -88,42 +89,59 @@ def reindex() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=0, help="In-process inbox workers (SQLite: at most 1).")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Worker processes (SQLite: at most 1; 0 = API only).")] = 1,
 ) -> None:
-    """Serve the HTTP API with the inbox worker(s) in the same process."""
+    """Serve the HTTP API and run the decisions in supervised worker processes, started and stopped with it."""
     import uvicorn
 
     from api.main import create_app
-    from loyalty_agent.services import in_process
+    from loyalty_agent.processes import owns_vectors, supervised, worker_processes_for
 
     _setup_logging()
     settings = get_settings()
-    if settings.is_sqlite and workers > 1:
-        typer.echo("SQLite allows one worker; using 1 (use PostgreSQL for more)")
+    if worker_processes_for(settings, workers) < workers:
+        typer.echo("SQLite allows one worker process; using 1 (use PostgreSQL for more)")
         workers = 1
     show_new_pos_webhook_secret(settings)  # before create_app, which would make it silently
-    application = create_app(settings, background=in_process(workers))
+    if workers and owns_vectors(settings):
+        # A worker process owns the embedded engine; this process searches through it.
+        settings = settings.model_copy(update={"vector_service": True})
+    application = create_app(settings, background=supervised(workers) if workers else None)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command()
 def worker(
-    count: Annotated[int, typer.Option(min=1, help="Worker threads in this process.")] = 1,
+    processes: Annotated[int, typer.Option("--processes", "-p", min=1,
+                                           help="Worker processes (SQLite: at most 1).")] = 1,
 ) -> None:
-    """Run inbox worker(s) only (scale-out next to `serve --workers 0`)."""
-    from agent.runner import shutdown_agents
-    from loyalty_agent.services import BackgroundServices
+    """Run supervised worker processes only (scale-out on PostgreSQL next to `serve --workers 0`)."""
+    from loyalty_agent.processes import WorkerSupervisor, worker_processes_for
 
     _setup_logging()
-    services = BackgroundServices(get_settings(), _engine(), workers=count).start()
+    settings = get_settings()
+    _engine()  # migrations first, once, before the children start
+    if worker_processes_for(settings, processes) < processes:
+        typer.echo("SQLite allows one worker process; using 1 (use PostgreSQL for more)")
+        processes = 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    supervisor = WorkerSupervisor(settings, processes=processes).start()
+    while not stop.wait(0.5):
+        pass
+    supervisor.stop()
 
-    def _stop(*_args: object) -> None:
-        services.request_stop()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    services.wait()
-    shutdown_agents()
+@app.command("worker-process", hidden=True)
+def worker_process(slot: Annotated[int, typer.Option(min=0)] = 0) -> None:
+    """One supervised worker process (started by `serve` / `worker`, not by hand)."""
+    from db.engine import get_engine
+    from loyalty_agent.processes import run_worker_process
+
+    _setup_logging()
+    settings = get_settings()
+    run_worker_process(settings, get_engine(settings.database_url), slot=slot)
 
 
 @app.command()

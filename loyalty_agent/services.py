@@ -1,7 +1,8 @@
 """Background services of a process: inbox workers, the message sender, the initial vector index.
 
-`serve` hands `in_process(workers)` to the API app, which starts them with its lifespan; `worker` runs
-them on their own. The API package never imports this module (it sits below the roof).
+A worker process (loyalty_agent.processes) runs them; `in_process(workers)` runs them as threads of an
+API app's process instead (tests that drive the app in one process). The API package never imports
+this module (it sits below the roof).
 """
 
 from __future__ import annotations
@@ -40,24 +41,30 @@ def start_background_index(settings: Settings, engine: Engine) -> threading.Thre
 
 
 class BackgroundServices:
-    """`workers` inbox workers plus one message sender, as threads of this process."""
+    """`workers` inbox workers plus (with `sender`) the message sender, as threads of this process."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, workers: int) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, workers: int, sender: bool = True) -> None:
         runner = make_offer_runner(settings, engine)
         recheck = get_agent(settings, engine).recheck_customer
         self.pool: list[Worker | MessageSender] = [
             Worker(engine, settings, offer_runner=runner, profile_recheck=recheck) for _ in range(workers)
         ]
-        self.pool.append(MessageSender(engine, settings))
+        if sender:
+            self.pool.append(MessageSender(engine, settings))
         self.threads: list[threading.Thread] = []
+        self._stop_requested = threading.Event()
 
     def start(self) -> BackgroundServices:
         self.threads = [w.start_thread() for w in self.pool]
         return self
 
     def request_stop(self) -> None:
+        self._stop_requested.set()
         for w in self.pool:
             w.stop()
+
+    def stopping(self) -> bool:
+        return self._stop_requested.is_set()
 
     def stop(self) -> None:
         """Stop and wait for every service to finish its current item."""

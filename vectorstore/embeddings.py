@@ -231,9 +231,20 @@ def get_embedder(settings: Settings) -> Embedder:
     in the environment, else the LLM endpoint settings: embeddings usually come from the same gateway.
     """
     provider = settings.embedding_provider
-    if provider == "local":
-        key: tuple[str, ...] = ("local",)
-        factory: Any = LocalEmbedder
+    key: tuple[str, ...]
+    factory: Any
+    if provider == "local" and settings.vector_service and not settings.qdrant_url:
+        # The worker process that owns the embedded engine embeds for this one: no torch loaded here.
+        from vectorstore.service import RemoteEmbedder, service_address
+
+        address = service_address(settings.data_dir)
+        key = ("service", address)
+
+        def factory() -> Embedder:
+            return RemoteEmbedder(address, settings.resolved_vector_service_key().encode(), dim=LOCAL_MODEL_DIM)
+    elif provider == "local":
+        key = ("local",)
+        factory = LocalEmbedder
     else:
         base_url = os.environ.get("EMBEDDING_BASE_URL") or settings.llm_base_url
         api_key = os.environ.get("EMBEDDING_API_KEY") or settings.llm_api_key

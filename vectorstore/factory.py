@@ -22,15 +22,22 @@ _stores_lock = threading.Lock()
 def get_vector_store(settings: Settings, *, dim: int | None = None) -> VectorStore:
     """The process-wide store for these settings: a Qdrant server if `QDRANT_URL` is set (`:memory:`
     selects qdrant-client's in-process test mode), else the embedded engine under `DATA_DIR/qdrant`
-    (one instance per process: the engine's files are owned by one process at a time).
+    (one instance per process: the engine's files are owned by one process at a time), or, with
+    `VECTOR_SERVICE`, that engine reached through the worker process that owns it (vectorstore.service).
 
     With `dim`, the collections are created if missing (pass `get_embedder(settings).dim`).
     """
     key = settings.qdrant_url or str((settings.data_dir / "qdrant").resolve())
+    if not settings.qdrant_url and settings.vector_service:
+        key = "service:" + key
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
-            if settings.qdrant_url:
+            if key.startswith("service:"):
+                from vectorstore.service import RemoteVectorStore
+
+                store = RemoteVectorStore.for_settings(settings)
+            elif settings.qdrant_url:
                 from vectorstore.client_backend import ClientVectorStore
 
                 store = (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from api.deps import EmbedderDep, Marketer, SettingsDep, VectorStoreDep
 from vectorstore.embeddings import Embedder
+from vectorstore.service import VectorServiceUnavailable
 from vectorstore.store import VectorStore
 
 router = APIRouter(prefix="/segments", tags=["segments"])
@@ -51,4 +52,8 @@ def segment_search(
     """Sync on purpose: embedding and the vector query run in FastAPI's thread pool."""
     if store is None or embedder is None:
         return []
-    return search(store, embedder, merchant_id=settings.default_merchant_id, q=q, limit=limit)
+    try:
+        return search(store, embedder, merchant_id=settings.default_merchant_id, q=q, limit=limit)
+    except VectorServiceUnavailable:  # the worker process that owns the index is (re)starting
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "segment search is starting up; retry shortly",
+                            headers={"Retry-After": "2"}) from None

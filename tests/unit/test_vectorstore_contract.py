@@ -1,4 +1,5 @@
-"""One contract for both vector store backends: the embedded engine (tmp dir) and qdrant-client :memory:.
+"""One contract for the vector store backends: the embedded engine (tmp dir), qdrant-client :memory:, and the
+embedded engine reached from another process through its owner's service (vectorstore.service).
 
 Vectors come from the HashingEmbedder (deterministic, no torch), which is enough to check ranking,
 tenant isolation, filters, idempotent upserts and deletion.
@@ -16,6 +17,7 @@ from vectorstore.client_backend import ClientVectorStore
 from vectorstore.edge_backend import EdgeVectorStore
 from vectorstore.embeddings import HashingEmbedder
 from vectorstore.points import PROFILES, PURCHASES, ProfileFilter, ProfilePoint, PurchasePoint
+from vectorstore.service import RemoteVectorStore, VectorService, service_address
 from vectorstore.store import VectorStore
 
 EMBEDDER = HashingEmbedder(dim=64)
@@ -62,8 +64,19 @@ def purchase(transaction_id: int, customer_id: int, doc: str, *, merchant_id: st
     )
 
 
-@pytest.fixture(params=["edge", "client_memory"])
+@pytest.fixture(params=["edge", "client_memory", "remote_edge"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    if request.param == "remote_edge":  # another process's view of an owner's engine (vectorstore.service)
+        owner = EdgeVectorStore(tmp_path / "qdrant")
+        owner.ensure_collections(EMBEDDER.dim)
+        address, key = service_address(tmp_path), b"contract-test-key"
+        service = VectorService(owner, EMBEDDER, address=address, authkey=key).start()
+        remote = RemoteVectorStore(address, key)
+        yield remote
+        remote.close()
+        service.stop()
+        owner.close()
+        return
     backend: VectorStore = (
         EdgeVectorStore(tmp_path / "qdrant") if request.param == "edge" else ClientVectorStore.in_memory()
     )
