@@ -528,7 +528,7 @@ class DeliveredCopyReads(Evaluator):
             if delivery["channel"] != "sms":
                 continue
             length, gsm = sms_length(body)
-            limit = sms_policy.max_length if gsm else sms_policy.max_length_unicode
+            limit = sms_policy.limit_for(gsm=gsm)  # the policy's one definition of the SMS limit
             if length > limit:
                 problems.append(f"delivered SMS is {length} > {limit} {'GSM-7' if gsm else 'UCS-2'} units")
             if sms_policy.opt_out_text.lower() not in " ".join(body.split()).lower():
