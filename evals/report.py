@@ -120,7 +120,7 @@ def category_table(report: SuiteReport, kinds: Sequence[str] = ()) -> tuple[list
     for k in kinds:
         passed = sum(r.checks.get(k, [0, 0])[0] for r in report.categories)
         total = sum(r.checks.get(k, [0, 0])[1] for r in report.categories)
-        totals.append(f"{passed}/{total}")
+        totals.append(f"{passed}/{total}" if total else "-")
     skipped = sum(r.skipped for r in report.categories)
     rows.append(["all", total_cases, total_passed, f"{total_passed / total_cases:.1%}" if total_cases else "-",
                  *totals, skipped or ""])

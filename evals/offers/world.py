@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -396,6 +397,8 @@ def run_world(
                 payload=payload,
                 merchant_id=MERCHANT_ID,
             ).event_id
+            # The webhook received it at the world's clock (lateness is judged from the inbox row's time).
+            session.execute(update(InboxEvent).where(col(InboxEvent.id) == event_id).values(received_at=case.now))
         worker = Worker(world.engine, world.settings, offer_runner=agent.run_event, worker_id="evals")
         with rules_disabled(disabled_rules):
             worker.run_once()
