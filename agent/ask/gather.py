@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 
 VISIT_INTENTS = frozenset({"usual_order", "visits", "suggest", "overview", "item_history"})
 OFFER_INTENTS = frozenset({"offers", "overview"})
-NOTE_INTENTS = frozenset({"notes", "overview"})
+# The note costs a Presidio pass and the purchase search an embedding: read them only for questions
+# that can use them, also when the model answers (an open question gets both).
+NOTE_INTENTS = frozenset({"notes", "overview", "unsupported"})
 ITEM_INTENTS = frozenset({"item_history", "allergies", "suggest"})
-VECTOR_INTENTS = frozenset({"item_history"})
+VECTOR_INTENTS = frozenset({"item_history", "overview", "unsupported"})
 SIMILAR_VISITS = 3
 ITEM_TRANSACTIONS = 3
 
@@ -65,7 +67,8 @@ class Gathered:
 
 
 def gather_facts(ctx: AskContext, ref: GuestRef, *, intents: list[str], question: str, full: bool = False) -> Gathered:
-    """Facts for `intents`; `full` gathers every group (the model answers open questions with them)."""
+    """Facts for `intents`. `full` reads every database group (the model answers with them); the staff note
+    and the purchase vectors are read only for questions that can use them (NOTE_INTENTS, VECTOR_INTENTS)."""
     agent = ctx.services.agent
     now = agent.now()
     wants = set(intents)
@@ -91,7 +94,9 @@ def gather_facts(ctx: AskContext, ref: GuestRef, *, intents: list[str], question
         if "item_history" in wants or full:
             for item in named:
                 history_visits += [v for v in visits if any(ln.sku == item.sku for ln in v.lines)][-ITEM_TRANSACTIONS:]
-        similar = _similar_visits(ctx, ref, question, visits) if (full or wants & VECTOR_INTENTS) and visits else []
+        # Meaning search when words do not settle it: no menu item named, or the model answers.
+        search = wants & VECTOR_INTENTS and (full or not named)
+        similar = _similar_visits(ctx, ref, question, visits) if search and visits else []
         cited_visits = ([visits[-1]] if visits else []) + history_visits + similar
         pos_ids = pos_transaction_ids(session, ref, (v.transaction_id for v in cited_visits if v.transaction_id))
 
@@ -115,7 +120,7 @@ def gather_facts(ctx: AskContext, ref: GuestRef, *, intents: list[str], question
         facts += _visit_facts_once(history_visits, pos_ids, names, tz, field="ordered_item", seen=facts)
     facts += _visit_facts_once(similar, pos_ids, names, tz, field="similar_visit", seen=facts)
     note_needed = (
-        every or wants & NOTE_INTENTS or ("allergies" in wants and raw_note and ALLERGY_TOPIC_RE.search(raw_note))
+        wants & NOTE_INTENTS or ("allergies" in wants and raw_note and ALLERGY_TOPIC_RE.search(raw_note))
     )
     if raw_note and note_needed:
         scrubbed = agent.get_pseudonymizer().pseudonymize_text(
