@@ -1,6 +1,7 @@
 """The transaction-event offer graph.
 
 load_transaction -> update_profile -> retrieve_context -> draft_offer -> check_guardrails -> route:
+  late sale          -> record after update_profile (outcome `late`: profile updated, no draft)
   blocked / no offer -> record
   escalate           -> human_review (interrupt, resumable; agent/review.py)
                           reject -> record; edit -> check_guardrails; a manager's accept -> execute
@@ -26,6 +27,7 @@ from agent.context import AgentContext
 from agent.drafting import DraftInput
 from agent.execute import SENT, execute, route_after_execute
 from agent.facts import jsonable, offer_id_for
+from agent.lateness import late_reason
 from agent.recheck import evaluate_now
 from agent.retrieval import build_draft_input, read_tool_context
 from agent.review import approved, human_review, reviewer_ref, route_after_review
@@ -46,14 +48,17 @@ def load_transaction(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
             raise ValueError(f"transaction {state['transaction_id']} missing or anonymous")
         lines = session.exec(select(TransactionLine).where(col(TransactionLine.transaction_id) == txn.id)).all()
         out = {"merchant_id": txn.merchant_id, "customer_id": txn.customer_id, "location_id": txn.location_id}
+        late = late_reason(session, event_id=state["event_id"], occurred_at=txn.occurred_at,
+                           window=ctx.policy.realtime_window, now=ctx.now())
         summary = {
             "pos_transaction_id": txn.pos_transaction_id,
             "total_cents": txn.total_cents,
             "skus": [ln.sku for ln in lines],
             "occurred_at": txn.occurred_at.isoformat(),
+            "late": late,
         }
     audit(ctx, state, "load_transaction", summary, inputs={"transaction_id": state["transaction_id"]})
-    return {**out, "steps": ["load_transaction"]}
+    return {**out, "late": late, "steps": ["load_transaction"]}
 
 
 def update_profile(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -214,6 +219,7 @@ def record(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             "outcome": outcome,
             "verdict": state.get("verdict"),
             "fallback_reason": (state.get("draft_meta") or {}).get("fallback_reason"),
+            "reason": state.get("late"),
         },
     )
     return {"outcome": outcome, "steps": ["record"]}
@@ -223,6 +229,8 @@ def record(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def _outcome(state: OfferState) -> str:
+    if state.get("late"):
+        return "late"
     draft = state.get("draft") or {}
     if not draft.get("make_offer"):
         return "no_offer"
@@ -236,6 +244,10 @@ def _outcome(state: OfferState) -> str:
 
 
 # ------------------------------------------------------------------------------------------- routers
+
+
+def route_after_profile(state: OfferState) -> Literal["retrieve_context", "record"]:
+    return "record" if state.get("late") else "retrieve_context"
 
 
 def route_after_draft(state: OfferState) -> Literal["check_guardrails", "record"]:
@@ -263,7 +275,7 @@ builder.add_node(execute)
 builder.add_node(record)
 builder.add_edge(START, "load_transaction")
 builder.add_edge("load_transaction", "update_profile")
-builder.add_edge("update_profile", "retrieve_context")
+builder.add_conditional_edges("update_profile", route_after_profile)
 builder.add_edge("retrieve_context", "draft_offer")
 builder.add_conditional_edges("draft_offer", route_after_draft)
 builder.add_conditional_edges("check_guardrails", route_after_guardrails)

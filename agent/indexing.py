@@ -188,23 +188,34 @@ class VectorIndexer:
 def refresh_customer(
     ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None = None
 ) -> ProfileFeatures | None:
-    """Recompute one customer's features (None: no visit yet); upsert their profile (+ this visit) into
-    Qdrant, in the background when the context has an indexer, else inline."""
-    now = ctx.now()
+    """One customer's features as of the sale `transaction_id` happened (as of now without one; None: no
+    visit yet), and their profile (+ this visit) upserted into Qdrant, in the background when the
+    context has an indexer, else inline.
+
+    The two may differ: a sale that arrives out of order is decided on what was known when it happened
+    (later visits ignored), while the stored profile is always the features as of the newest visit, a
+    function of the set of visits alone, so it ends the same whatever order sales arrive in.
+    """
     with Session(ctx.engine) as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         visits = load_visits(session, customer_id=customer_id)
-    features = compute_features(visits, model=ctx.merchant_model(merchant_id), now=now, customer_id=customer_id)
+    model = ctx.merchant_model(merchant_id)
+    visit = next((v for v in visits if v.transaction_id == transaction_id), None)
+    as_of = visit.occurred_at if visit is not None else ctx.now()
+    features = compute_features(visits, model=model, now=as_of, customer_id=customer_id)
     if features is None:
         return None
     if ctx.vector_store is not None and ctx.embedder is not None:
-        visit = next((v for v in visits if v.transaction_id == transaction_id), None)
+        newest = max(v.occurred_at for v in visits)
+        profile = features if newest <= as_of else compute_features(visits, model=model, now=newest,
+                                                                      customer_id=customer_id)
+        assert profile is not None
         job = IndexJob(
             merchant_id=merchant_id,
             customer_id=customer_id,
             pseudonym=customer.pseudonym,
-            features=features,
+            features=profile,
             facts=customer_facts(customer, None),
             visit=visit,
         )
@@ -286,8 +297,10 @@ def reindex_all(
     only_if_empty: bool = False,
     store: VectorStore | None = None,
     embedder: Embedder | None = None,
+    merchants: list[str] | None = None,
 ) -> int:
-    """Index every merchant; with `only_if_empty`, do nothing when profiles are already indexed."""
+    """Index every merchant (or those in `merchants`); with `only_if_empty`, do nothing when profiles are
+    already indexed."""
     migrate(settings.database_url)
     engine = get_engine(settings.database_url)
     embedder = embedder or get_embedder(settings)
@@ -297,6 +310,8 @@ def reindex_all(
     total = 0
     with Session(engine) as session:
         for merchant in session.exec(select(Merchant)).all():
+            if merchants is not None and merchant.id not in merchants:
+                continue
             total += index_merchant(session, merchant_id=merchant.id, store=store, embedder=embedder, now=utcnow())
     store.optimize()
     return total

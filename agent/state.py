@@ -28,6 +28,10 @@ class OfferState(TypedDict, total=False):
     location_id: str
     """Location of the sale (timezone, alcohol policy)."""
 
+    late: str | None
+    """Why the sale is too old to act on (received more than the policy's `realtime_window` after it
+    happened; agent.lateness), else None. A late sale updates the profile and ends `late`: no draft."""
+
     features: dict[str, Any] | None
     """Profile features after this transaction: `ProfileFeatures.model_dump(mode="json")`, None when the
     guest has no visit yet. Stored as its dump so any checkpointer restores it; read it with

@@ -8,7 +8,7 @@ otherwise silently fall back to a default) and `load_policy` turns validation er
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -181,6 +181,9 @@ class Policy(_Strict):
     sms: SmsPolicy = SmsPolicy()
     email: EmailPolicy = EmailPolicy()
     escalation: EscalationPolicy = EscalationPolicy()
+    # A sale received more than this after it happened (POS retries, backfills) updates the guest's
+    # profile but gets no offer: thanking someone for a visit days ago reads as surveillance or spam.
+    realtime_window: timedelta = Field(default=timedelta(hours=3), gt=timedelta(0), le=timedelta(days=30))
     rules: dict[RuleName, RuleOverride] = Field(default_factory=dict)
 
     @field_validator("top9_allergens")

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
@@ -173,6 +174,46 @@ def ask(
         typer.echo(f"  [{citation.source}] {citation.id} ({citation.field}): {citation.quote}")
     typer.echo(f"-- {out.model} {out.prompt_version}" + (" (abstained)" if out.abstained else "")
                + (f"; fallback: {result.fallback_reason}" if result.fallback_reason else ""))
+
+
+@app.command("import")
+def import_sales_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="Past sales: .jsonl (one sale.completed event per line) or .csv.")],
+    index: Annotated[bool, typer.Option(help="Rebuild the touched merchants' profiles and vectors afterwards.")] = True,
+) -> None:
+    """Backfill past sales: recorded once each, profiles rebuilt, nothing decided and nobody messaged."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from loyalty_agent.backfill import BackfillFileError, import_sales, read_sales
+
+    _setup_logging()
+    settings = get_settings()
+    engine = _engine()
+    try:
+        total = sum(1 for _ in read_sales(file, engine))
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task("sales", total=total)
+            report = import_sales(engine, read_sales(file, engine),
+                                  pseudonym_secret=settings.resolved_pseudonym_secret(), checks=settings.sale_checks,
+                                  progress=lambda n: bar.advance(task, n))
+    except BackfillFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    for where, why in report.refused[:20]:
+        typer.echo(f"refused {where}: {why}", err=True)
+    if len(report.refused) > 20:
+        typer.echo(f"... and {len(report.refused) - 20} more refused", err=True)
+    typer.echo(f"{report.recorded} sales recorded, {report.duplicates} already there, {len(report.refused)} refused;"
+               " no offers were made")
+    if index and report.merchants:
+        from agent.indexing import reindex_all
+        from vectorstore.service import through_running_owner
+
+        n = reindex_all(through_running_owner(settings), merchants=sorted(report.merchants))
+        typer.echo(f"profiles and vectors rebuilt for {n} guests")
+    if report.refused and not report.recorded:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -259,3 +259,16 @@ class RemoteEmbedder:
         import numpy as np
 
         return np.asarray(self._channel.call("embed", list(texts)), dtype=np.float32)
+
+
+def through_running_owner(settings: Settings) -> Settings:
+    """`settings` set to go through the vector service when a worker process of this DATA_DIR owns the
+    embedded engine right now (CLI commands run next to `serve`); else unchanged (they open it themselves)."""
+    if settings.qdrant_url or settings.vector_service:
+        return settings
+    probe = RemoteVectorStore.for_settings(settings)
+    try:
+        running = probe.ping()
+    finally:
+        probe.close()
+    return settings.model_copy(update={"vector_service": True}) if running else settings
