@@ -1,5 +1,8 @@
 """Turning one guest's records into citable facts (pure functions, no I/O).
 
+Quotes never start with a number: a model joining "... $58.85." and "2026-05-12 ..." would write a
+digit run that any PII scan must read as a phone number.
+
 Every quote is PII-free by construction: it is built from numbers, dates, flags and catalog names,
 never from contact fields. The one exception is the staff note, which arrives here already
 pseudonymized and is marked as untrusted text (source "note").
@@ -166,7 +169,7 @@ def visit_facts(features: ProfileFeatures, *, tz: str) -> list[Fact]:
             id="profile:visits",
             source="profile",
             field="visits",
-            quote=f"{features.visits_total} visits since {first.isoformat()}; {features.visits_12m} in the last 12 "
+            quote=f"visits: {features.visits_total} since {first.isoformat()}; {features.visits_12m} in the last 12 "
             f"months; last visit {last.isoformat()}, {features.days_since_last_visit:.0f} days ago",
             value={
                 "visits_total": features.visits_total,
@@ -243,7 +246,7 @@ def transaction_fact(visit: Visit, *, pos_id: str, tz: str, location: str | None
         id=f"transaction:{pos_id}",
         source="transaction",
         field=field,
-        quote=f"{day}{where}: {items} ({money(visit.total_cents)})",
+        quote=f"visit on {day}{where}: {items} (total {money(visit.total_cents)})",
         value={"date": day, "skus": [ln.sku for ln in visit.lines]},
     )
 
@@ -318,7 +321,7 @@ def offer_fact(open_offer: OpenOffer, catalog: dict[str, CatalogFact], *, tz: st
         id=f"offer:{offer.id}",
         source="offer",
         field="offer",
-        quote=f"{what}: {state}{until}",
+        quote=f"offer: {what}, {state}{until}",
         value={"usable": usable, "status": offer.status, "code": offer.promo_code, "what": what},
     )
 

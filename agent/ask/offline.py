@@ -190,9 +190,9 @@ def _offers(book: FactBook, _question: str) -> str:
     waiting = [f for f in offers if not f.value["usable"]]
     text = ""
     if usable:
-        text += f"{len(usable)} offer(s) ready to use: " + "; ".join(f.quote for f in usable) + "."
+        text += f"Ready to use ({len(usable)}): " + "; ".join(f.quote for f in usable) + "."
     if waiting:
-        text += (" " if text else "") + f"{len(waiting)} not usable yet: " + "; ".join(f.quote for f in waiting) + "."
+        text += (" " if text else "") + f"Not usable yet ({len(waiting)}): " + "; ".join(f.quote for f in waiting) + "."
     return text
 
 
