@@ -254,7 +254,8 @@ def _item_history(book: FactBook, question: str) -> str:
     if similar:
         book.cite(*similar)
         return (
-            "No menu item matches that by name. Visits closest in meaning: " + "; ".join(f.quote for f in similar) + "."
+            "No menu item matches that by name, so I can't say for sure. The guest's visits closest in meaning, "
+            "from the purchase index: " + "; ".join(f.quote for f in similar) + "."
         )
     return ""
 
