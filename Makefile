@@ -41,6 +41,7 @@ evals: install
 bench: install
 	$(BIN)/python -m benchmarks.webhook_ack
 	$(BIN)/python -m benchmarks.decision
+	$(BIN)/python -m benchmarks.ask
 	$(BIN)/python -m benchmarks.guardrails
 	$(BIN)/python -m benchmarks.vectors
 	$(BIN)/python -m benchmarks.cdnow
