@@ -147,8 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{report.suite:9s} {gate.line()}")
         if not args.no_write:
             print(f"{report.suite:9s} reports written to {write_report(report, args.report_dir)} (+ .md)")
-        if args.update_baseline:
-            print(f"{report.suite:9s} baseline written to {write_baseline(report)}")
+        if args.update_baseline and (baseline := write_baseline(report)) is not None:
+            print(f"{report.suite:9s} baseline written to {baseline}")
     failed = [f"{report.suite}: {gate.name}" for report in reports for gate in report.gates if not gate.passed]
     cases = sum(report.cases for report in reports)
     print(f"\nevals finished in {time.perf_counter() - started:.1f}s, {cases} cases: "

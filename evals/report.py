@@ -180,8 +180,11 @@ def baseline_path(suite: str, directory: Path = BASELINE_DIR) -> Path:
     return directory / f"{suite}.json"
 
 
-def write_baseline(report: SuiteReport, directory: Path = BASELINE_DIR) -> Path:
-    """Record each category's pass rate (run this on main, then commit the file)."""
+def write_baseline(report: SuiteReport, directory: Path = BASELINE_DIR) -> Path | None:
+    """Record each category's pass rate (run this on main, then commit the file); None for a suite
+    without categories (nothing to compare)."""
+    if not report.categories:
+        return None
     directory.mkdir(parents=True, exist_ok=True)
     path = baseline_path(report.suite, directory)
     payload = {
