@@ -48,6 +48,7 @@ def _run_offers(args: argparse.Namespace) -> SuiteReport:
         disable_drafter_safety=args.disable_drafter_safety,
         tiers=tiers,
         case_ids=frozenset(args.case or ()),
+        copy_rubric=args.copy_rubric,
     ))
 
 
@@ -109,6 +110,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         f"fail; repeatable): {', '.join(get_args(RuleName))}")
     parser.add_argument("--disable-drafter-safety", action="store_true",
                         help="give the real drafter the whole catalog, no allergies, alcohol allowed")
+    parser.add_argument("--copy-rubric", action="store_true",
+                        help="offers: grade delivered copy with the model at LLM_BASE_URL (information, never a gate)")
     parser.add_argument("--tier", choices=("all", "attack", "drafter"), default="all",
                         help="offers: attack runs (guardrails alone), drafter runs, or both (default)")
     parser.add_argument("--ask-mode", choices=("all", "offline", "scripted", "adversarial"), default="all",

@@ -25,6 +25,7 @@ from typing import Any
 
 from evals.offers.drafters import CarelessDrafter, PassThroughDrafter
 from evals.offers.evaluators import KINDS, EvaluationResult, attack_evaluators, drafter_evaluators
+from evals.offers.rubric import CopyRubric, model_configured
 from evals.offers.schema import CATEGORIES, OfferCase, load_cases
 from evals.offers.world import WorldRun, run_world, write_world
 from evals.report import CategoryRow, Gate, SuiteReport, baseline_gate, format_table, print_categories, rate_gate
@@ -54,6 +55,7 @@ class OfferOptions:
     case_ids: frozenset[str] = frozenset()  # empty = all
     # Drains the raw requests a capturing model server received since the last call (model-path tests).
     model_requests: Callable[[], list[str]] | None = None
+    copy_rubric: bool = False  # grade delivered copy with the configured model (information, never a gate)
 
 
 class _SharedPseudonymizer:
@@ -139,6 +141,7 @@ def run_offers(options: OfferOptions | None = None, cases: list[OfferCase] | Non
     available = {name for name, supported in CAPABILITIES.items() if supported()}
     skipped = [c for c in cases if not set(c.requires) <= available]
     cases = [c for c in cases if set(c.requires) <= available]
+    rubric = CopyRubric() if options.copy_rubric and model_configured() else None
     rows: list[dict[str, Any]] = []
     by_category: dict[str, list[tuple[bool, list[EvaluationResult]]]] = {}
     for case in cases:
@@ -154,6 +157,9 @@ def run_offers(options: OfferOptions | None = None, cases: list[OfferCase] | Non
         if not results:
             continue
         rows.append(_row(case, runs, results))
+        if rubric is not None and "drafter" in runs and runs["drafter"].draft is not None:
+            for delivery in runs["drafter"].deliveries:
+                rubric.grade(case.id, runs["drafter"].draft, delivery["body"])
         by_category.setdefault(case.category, []).append((all(r.passed for r in results), results))
     skipped_by_category: Counter[str] = Counter(c.category for c in skipped)
     categories = []
@@ -183,6 +189,8 @@ def run_offers(options: OfferOptions | None = None, cases: list[OfferCase] | Non
         "tiers": sorted(options.tiers),
         "evaluator_errors": sum(row["errors"] for row in rows),
         "outcomes": dict(Counter(str(row["outcome"]) for row in rows if row["outcome"] is not None)),
+        "copy_rubric": rubric.result.summary() if rubric is not None
+        else ("skipped: no model configured (LLM_BASE_URL)" if options.copy_rubric else "off"),
     }
     return report
 
@@ -242,5 +250,11 @@ def print_offers(report: SuiteReport, *, verbose: bool = False) -> None:
     if skipped["count"]:
         print(f"\nskipped {skipped['count']} case(s) that require {', '.join(skipped['requires'])}"
               " (not implemented in the product yet): " + ", ".join(skipped["ids"]))
+    rubric = s.get("copy_rubric")
+    if isinstance(rubric, dict):
+        print(f"\ncopy rubric (model-graded, information only, no gate): {rubric['graded']} messages,"
+              f" means {rubric['means']}, {rubric['errors']} not graded")
+    elif rubric != "off":
+        print(f"\ncopy rubric {rubric}")
     print(f"\n{s['cases']} cases in {report.seconds:.1f}s; outcomes {s['outcomes']};"
           f" evaluator errors {s['evaluator_errors']}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from evals.offers.suite import OfferOptions, run_offers
 from tests.integration.adversarial_openai import AdversarialModel
-from tests.integration.scripted_openai import ScriptedOpenAIServer
+from tests.integration.scripted_openai import ScriptedOpenAIServer, ScriptedReply, error_reply, text_reply
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -44,3 +45,25 @@ def test_adversarial_model_never_reaches_a_guest(monkeypatch: pytest.MonkeyPatch
     # The adversarial model is not self-safe: the gate that measures drafters says so.
     self_safety = next(g for g in report.gates if g.name.startswith("drafter self-safety"))
     assert not self_safety.passed
+
+
+def test_copy_rubric_grades_delivered_copy_without_gating(monkeypatch: pytest.MonkeyPatch) -> None:
+    def respond(body: dict[str, Any]) -> ScriptedReply:
+        system = str(body["messages"][0].get("content") or "")
+        if system.startswith("You grade marketing messages"):
+            return text_reply('{"clarity": 4, "tone": 5, "accuracy": 2, "comment": "fine"}')
+        return error_reply(400, "this endpoint only grades")  # the drafter falls back to the offline one
+
+    with ScriptedOpenAIServer(responder=respond) as server:
+        monkeypatch.setenv("LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_API_KEY", "sk-scripted")
+        report = run_offers(OfferOptions(categories=frozenset({"lifecycle"}), tiers=frozenset({"drafter"}),
+                                         copy_rubric=True))
+    rubric = report.summary["copy_rubric"]
+    delivered = sum(len(row["delivered"]) for row in report.rows)
+    assert delivered >= 5 and rubric["graded"] == delivered and rubric["errors"] == 0
+    assert rubric["means"] == {"clarity": 4, "tone": 5, "accuracy": 2}
+    assert not any("rubric" in gate.name for gate in report.gates)  # information, never a gate
+    monkeypatch.delenv("LLM_BASE_URL")
+    assert run_offers(OfferOptions(case_ids=frozenset({"lifecycle-first-visit"}), copy_rubric=True)
+                      ).summary["copy_rubric"].startswith("skipped")
