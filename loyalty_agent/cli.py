@@ -149,14 +149,15 @@ def worker_process(slot: Annotated[int, typer.Option(min=0)] = 0) -> None:
 def ask(
     customer: Annotated[str, typer.Argument(help="The guest's POS customer id (what the till shows).")],
     question: Annotated[str, typer.Argument(help="The question, e.g. \"any allergies?\" (at most 1,000 characters).")],
-    vectors: Annotated[bool, typer.Option(help="Search purchase vectors for open questions (not while `serve` "
-                                               "holds the embedded store).")] = True,
+    vectors: Annotated[bool, typer.Option(help="Search purchase vectors for open questions (through the "
+                                               "running `serve` when it owns the embedded store).")] = True,
 ) -> None:
     """Ask about one guest as an associate would: prints the answer and the facts it cites."""
     from agent.ask.service import UnknownGuestError, build_ask_agent
     from agent.runner import build_agent
+    from vectorstore.service import through_running_owner
 
-    settings = get_settings()
+    settings = through_running_owner(get_settings()) if vectors else get_settings()
     offer_agent = build_agent(settings, _engine(), with_vectors=vectors)
     try:
         result = build_ask_agent(settings, offer_agent.ctx).ask(customer, question, actor="cli")

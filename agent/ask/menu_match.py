@@ -39,7 +39,7 @@ def _item_words(item: CatalogFact) -> set[str]:
 
 
 def items_named(text: str, catalog: Iterable[CatalogFact], *, limit: int = 8) -> list[CatalogFact]:
-    """Active items sharing a specific word with `text`, most shared words first."""
+    """Active items sharing the most specific words with `text` (ties kept, by sku)."""
     asked = {w for w in fold(text) if w not in GENERIC_WORDS and len(w) > 2}
     if not asked:
         return []
@@ -50,8 +50,11 @@ def items_named(text: str, catalog: Iterable[CatalogFact], *, limit: int = 8) ->
         shared = len(asked & _item_words(item))
         if shared:
             scored.append((shared, item.sku, item))
-    scored.sort(key=lambda entry: (-entry[0], entry[1]))
-    return [item for _, _, item in scored[:limit]]
+    if not scored:
+        return []
+    # Only the best matches: "truffle fries" names the Truffle Parmesan Fries, not every item with fries.
+    best = max(score for score, _, _ in scored)
+    return [item for score, _, item in sorted(scored, key=lambda e: e[1]) if score == best][:limit]
 
 
 def items_with_allergens(
