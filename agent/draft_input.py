@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from agent.campaigns.brief import CampaignBrief
 from agent.facts import alcohol_eligible, days_until_birthday, eligible_catalog, excluded_categories
 from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
 from guardrails.local_time import customer_zone, next_allowed_send_time
@@ -156,6 +157,9 @@ class DraftInput(BaseModel):
     profile_document: str = Field(default="", description="Pseudonymized profile text.")
     features: DraftFeatures = Field(default_factory=DraftFeatures)
     transaction: list[TransactionLine] = Field(default_factory=list, description="Just bought; empty in campaigns.")
+    campaign: CampaignBrief | None = Field(
+        default=None, description="A campaign decision: the outreach it is for (kind, item, channel); None for a sale."
+    )
     purchased_skus: list[str] = Field(default_factory=list, description="Every sku the guest ever bought.")
     eligible_catalog: list[CatalogFact] = Field(default_factory=list)
     excluded_categories: list[str] = Field(
@@ -216,12 +220,14 @@ def assemble_draft_input(
     complements: Sequence[Complement] = (),
     profile_document: str = "",
     staff_notes_pseudonymized: str | None = None,
+    campaign: CampaignBrief | None = None,
 ) -> DraftInput:
     """The DraftInput of one decision, from facts already queried. Pure: no I/O, same input -> same output.
 
     `catalog` is the merchant's whole catalog; `sale_lines` are (sku, name as sold) of the triggering
     sale; `complements` (best first) are cut to the best five the guest may be offered. Consent to a channel counts only
-    without an opt-out; tier, birthday and value figures come from `facts`, as the guardrails see them.
+    without an opt-out (and, for a campaign limited to one channel, only on that channel); tier, birthday and value
+    figures come from `facts`, as the guardrails see them.
     """
     zone_name, _own_zone = customer_zone(facts.timezone, policy.quiet_hours.default_timezone)
     today = now.astimezone(ZoneInfo(zone_name)).date()
@@ -248,9 +254,10 @@ def assemble_draft_input(
         offer_history=summarize_history(history, now),
         history=list(history),
         staff_notes_pseudonymized=staff_notes_pseudonymized,
+        campaign=campaign,
         consents=ConsentSummary(
-            sms=facts.consent_sms and not facts.opted_out,
-            email=facts.consent_email and not facts.opted_out,
+            sms=facts.consent_sms and not facts.opted_out and (campaign is None or campaign.channel != "email"),
+            email=facts.consent_email and not facts.opted_out and (campaign is None or campaign.channel != "sms"),
             alcohol_marketing=facts.consent_alcohol_marketing,
             age_verified=facts.age_verified,
             alcohol_allowed=alcohol_eligible(facts, policy, today),

@@ -8,7 +8,7 @@ rules of core.offer_shape against the catalog this guest was shown. Policy stays
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -31,6 +31,11 @@ class DraftResult(BaseModel):
     tokens_out: int = 0
     fallback_reason: str | None = None
     repaired: bool = False
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What produced the draft, as the graph state and the audit trail record it."""
+        return self.model_dump(exclude={"offer"})
 
 
 class Drafter(Protocol):

@@ -9,7 +9,7 @@ Everything returned here is pseudonymous: contact PII is read only to scrub free
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,51 +81,74 @@ def offer_history(
 ) -> list[OfferHistoryEntry]:
     """Offers sent, scheduled or awaiting review for this customer, from any trigger or campaign
     (db.offers.FATIGUE_STATUSES), plus messages not tied to an offer."""
+    return offer_histories(session, customer_ids=[customer_id], now=now, exclude_offer_id=exclude_offer_id,
+                           days=days)[customer_id]
+
+
+def offer_histories(
+    session: Session,
+    *,
+    customer_ids: Sequence[int],
+    now: datetime,
+    exclude_offer_id: str | None = None,
+    days: int = HISTORY_WINDOW_DAYS,
+) -> dict[int, list[OfferHistoryEntry]]:
+    """`offer_history` of many customers at once (two queries per 500 customers), oldest entry first."""
     since = now - timedelta(days=days)
-    offers = session.exec(
-        select(Offer).where(
-            col(Offer.customer_id) == customer_id,
-            col(Offer.created_at) >= since,
-            col(Offer.status).in_(FATIGUE_STATUSES),
-        )
-    ).all()
-    entries = [
-        OfferHistoryEntry(
-            at=o.scheduled_for or o.created_at,
-            channel=o.channel,  # type: ignore[arg-type]
-            offer_type=o.offer_type,
-            status=HISTORY_STATUS[o.status],
-            trigger=o.trigger,
-            strategy=o.strategy,
-        )
-        for o in offers
-        if o.id != exclude_offer_id and o.channel in ("sms", "email")
-    ]
-    # Messages not tied to an offer (e.g. other campaigns) count towards fatigue too.
-    loose = session.exec(
-        select(OutboundMessage).where(
-            col(OutboundMessage.customer_id) == customer_id,
-            col(OutboundMessage.offer_id).is_(None),
-            col(OutboundMessage.created_at) >= since,
-            col(OutboundMessage.status).in_(MESSAGE_HISTORY_STATUS),
-        )
-    ).all()
-    entries += [
-        OfferHistoryEntry(
-            at=m.sent_at or m.scheduled_for,
-            channel=m.channel,  # type: ignore[arg-type]
-            status=MESSAGE_HISTORY_STATUS[m.status],
-            trigger="message",
-        )
-        for m in loose
-        if m.channel in ("sms", "email")
-    ]
-    return sorted(entries, key=lambda e: e.at)
+    out: dict[int, list[OfferHistoryEntry]] = {customer_id: [] for customer_id in customer_ids}
+    ids = sorted(out)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        offers = session.exec(
+            select(Offer).where(
+                col(Offer.customer_id).in_(chunk),
+                col(Offer.created_at) >= since,
+                col(Offer.status).in_(FATIGUE_STATUSES),
+            )
+        ).all()
+        for o in offers:
+            if o.id == exclude_offer_id or o.channel not in ("sms", "email"):
+                continue
+            out[o.customer_id].append(
+                OfferHistoryEntry(
+                    at=o.scheduled_for or o.created_at,
+                    channel=o.channel,  # type: ignore[arg-type]
+                    offer_type=o.offer_type,
+                    status=HISTORY_STATUS[o.status],
+                    trigger=o.trigger,
+                    strategy=o.strategy,
+                )
+            )
+        # Messages not tied to an offer (e.g. other campaigns) count towards fatigue too.
+        loose = session.exec(
+            select(OutboundMessage).where(
+                col(OutboundMessage.customer_id).in_(chunk),
+                col(OutboundMessage.offer_id).is_(None),
+                col(OutboundMessage.created_at) >= since,
+                col(OutboundMessage.status).in_(MESSAGE_HISTORY_STATUS),
+            )
+        ).all()
+        for m in loose:
+            if m.channel not in ("sms", "email"):
+                continue
+            out[m.customer_id].append(
+                OfferHistoryEntry(
+                    at=m.sent_at or m.scheduled_for,
+                    channel=m.channel,  # type: ignore[arg-type]
+                    status=MESSAGE_HISTORY_STATUS[m.status],
+                    trigger="message",
+                )
+            )
+    return {customer_id: sorted(entries, key=lambda e: e.at) for customer_id, entries in out.items()}
 
 
 def contact_known_values(session: Session, *, customer_id: int) -> tuple[tuple[str, ...], str | None]:
     """This guest's own contact values (to scrub from free text) and the raw staff notes."""
-    contact = session.get(CustomerContact, customer_id)
+    return known_values_of(session.get(CustomerContact, customer_id))
+
+
+def known_values_of(contact: CustomerContact | None) -> tuple[tuple[str, ...], str | None]:
+    """A contact row's values (to scrub from free text) and its raw staff notes."""
     if contact is None:
         return (), None
     values = tuple(v for v in (contact.given_name, contact.family_name, contact.email, contact.phone) if v)

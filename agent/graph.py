@@ -107,15 +107,7 @@ def draft_offer(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, 
     result = ctx.drafter.draft(
         inp, context=read_tool_context(ctx, inp, merchant_id=state["merchant_id"], customer_id=state["customer_id"])
     )
-    meta = {
-        "model": result.model,
-        "prompt_version": result.prompt_version,
-        "model_calls": result.model_calls,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-        "fallback_reason": result.fallback_reason,
-        "repaired": result.repaired,
-    }
+    meta = result.meta
     offer = result.offer
     offer_id: str | None = None
     if offer.make_offer:

@@ -53,6 +53,9 @@ JUST_VISITED_OFFER_COOLDOWN_DAYS = 7
 ADD_ON_CATEGORIES = ("dessert", "side", "starter", "appetizer", "drink", "coffee")
 
 
+Strategy = Callable[[DraftInput, dict[str, CatalogFact]], tuple[OfferPlan | None, str]]
+
+
 def _clamp(value: float, low: int, high: int) -> int:
     return int(max(low, min(high, round(value))))
 
@@ -67,6 +70,7 @@ class OfflineDrafter:
     offer, with the reasons spelled out in the rationale."""
 
     model_name = OFFLINE_MODEL_NAME
+    reads_staff_notes = False  # decisions are made on facts; batch callers skip pseudonymizing notes for it
 
     @staticmethod
     def _unreachable_reason(inp: DraftInput) -> str | None:
@@ -84,7 +88,7 @@ class OfflineDrafter:
         if not channels:
             return self._no_offer(f"No offer: the merchant's fatigue limits are reached ({fatigued}).", confidence=0.85)
         reasons: list[str] = []
-        for strategy in (self._birthday, self._win_back, self._favourite, self._bonus_points, self._complement):
+        for strategy in self._strategies(inp):
             plan, reason = strategy(inp, eligible)
             if plan is None:
                 reasons.append(reason)
@@ -101,6 +105,16 @@ class OfflineDrafter:
             summary += " only train them to wait for one."
             return self._no_offer(summary + " Details: " + " ".join(reasons), confidence=0.75)
         return self._no_offer("Nothing fits right now. " + " ".join(reasons), confidence=0.7)
+
+    def _strategies(self, inp: DraftInput) -> tuple[Strategy, ...]:
+        """Every strategy in priority order for a sale; for a campaign, only the one its trigger calls for
+        (the campaign's eligibility already judged the trigger: the drafter picks item, discount, copy)."""
+        campaign = inp.campaign
+        if campaign is None:
+            return (self._birthday, self._win_back, self._favourite, self._bonus_points, self._complement)
+        if campaign.kind == "tier":
+            return (self._bonus_points,) if campaign.trigger in (None, "milestone") else (self._tier_notice,)
+        return ({"next_visit": self._favourite, "win_back": self._win_back, "birthday": self._birthday}[campaign.kind],)
 
     # -- filters ---------------------------------------------------------------------------------
 
@@ -186,7 +200,9 @@ class OfflineDrafter:
 
     def _birthday(self, inp: DraftInput, eligible: dict[str, CatalogFact]) -> tuple[OfferPlan | None, str]:
         days = inp.features.birthday_in_days
-        if days is None or not 0 <= days <= BIRTHDAY_WINDOW_DAYS:
+        # A birthday-month campaign may reach a guest whose birthday was earlier this month.
+        this_month = inp.campaign is not None and days is not None and days > BIRTHDAY_WINDOW_DAYS
+        if days is None or not (this_month or 0 <= days <= BIRTHDAY_WINDOW_DAYS):
             return None, "No birthday coming up."
         history = inp.offer_history
         if history.last_offer_strategy == "birthday" and (history.last_offer_days_ago or 0) < 60:
@@ -203,8 +219,8 @@ class OfflineDrafter:
         else:
             item = min(desserts, key=lambda it: self._sort_key_margin(it, unknown))
             why_item = f"{item.name} is the highest-margin dessert ({base_margin(item):.0%} margin)"
-        expires = _clamp(days + 7, 7, 45)
-        when = "today" if days == 0 else f"in {days} days"
+        expires = 14 if this_month else _clamp(days + 7, 7, 45)
+        when = "this month" if this_month else "today" if days == 0 else f"in {days} days"
         if inp.limits.free_item_max_price_cents >= item.price_cents and within_value_cap(item.price_cents, inp.limits):
             return OfferPlan(
                 strategy="birthday",
@@ -235,7 +251,7 @@ class OfflineDrafter:
 
     def _win_back(self, inp: DraftInput, eligible: dict[str, CatalogFact]) -> tuple[OfferPlan | None, str]:
         f = inp.features
-        if not (f.lapsed or f.churn_risk >= WIN_BACK_CHURN_RISK):
+        if inp.campaign is None and not (f.lapsed or f.churn_risk >= WIN_BACK_CHURN_RISK):
             return None, f"Not at risk (churn risk {f.churn_risk:.0%})."
         if f.visits_12m < WIN_BACK_MIN_VISITS:
             return None, (
@@ -308,14 +324,18 @@ class OfflineDrafter:
     def _favourite(self, inp: DraftInput, eligible: dict[str, CatalogFact]) -> tuple[OfferPlan | None, str]:
         f = inp.features
         just_bought = {line.sku for line in inp.transaction}
+        campaign_sku = inp.campaign.sku if inp.campaign is not None else None  # next-visit: the rhythm's item
         due = [
             fav
             for fav in f.favourite_items
             if fav.sku in eligible
             and fav.sku not in just_bought
             and fav.count >= 2
-            and fav.next_expected_in_days is not None
-            and fav.next_expected_in_days <= FAVOURITE_DUE_WINDOW_DAYS
+            and (
+                fav.sku == campaign_sku
+                if campaign_sku is not None
+                else fav.next_expected_in_days is not None and fav.next_expected_in_days <= FAVOURITE_DUE_WINDOW_DAYS
+            )
         ]
         if not due:
             return None, "No favourite is due in the next week."
@@ -374,6 +394,34 @@ class OfflineDrafter:
                 f" {expires} days, past the expected next visit."
             ),
         ), ""
+
+    def _tier_notice(self, inp: DraftInput, eligible: dict[str, CatalogFact]) -> tuple[OfferPlan | None, str]:
+        """Campaign only (points about to lapse, a tier no longer earned): a modest discount on a favourite."""
+        campaign = inp.campaign
+        trigger = campaign.trigger if campaign is not None else None
+        if trigger not in ("points_expiring", "downgrade"):
+            return None, "No tier notice due."
+        favourites = [eligible[fav.sku] for fav in inp.features.favourite_items if fav.sku in eligible]
+        for item in favourites:
+            pct = fit_discount_pct([item], want_pct=10, limits=inp.limits)
+            if pct is None:
+                continue
+            why = "their points lapse without a visit soon" if trigger == "points_expiring" else (
+                f"their {inp.features.tier} tier is above what the last year's spend earns")
+            return OfferPlan(
+                strategy="tier_notice",
+                offer_type="percent_off_item",
+                item=item,
+                discount_pct=pct,
+                expires_in_days=21,
+                confidence=0.7,
+                next_tier=inp.features.tier,  # the tier they hold, named in the copy
+                rationale=(
+                    f"Tier notice: {why}. {pct}% off their favourite, {item.name}, keeps"
+                    f" {margin_after_discount(item, pct):.0%} margin and gives a reason to come back within 21 days."
+                ),
+            ), ""
+        return None, "Tier notice due, but no favourite item can carry a discount."
 
     def _complement(self, inp: DraftInput, eligible: dict[str, CatalogFact]) -> tuple[OfferPlan | None, str]:
         f = inp.features

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from agent.campaigns.brief import CampaignBrief
 from agent.context import AgentContext
 from agent.draft_input import Complement, DraftFeatures, DraftInput, FavouriteItem, assemble_draft_input
 from agent.facts import contact_known_values, customer_facts, offer_history
@@ -109,6 +110,7 @@ def build_draft_input(
     customer_id: int,
     transaction_id: int | None,
     features: ProfileFeatures | None,
+    campaign: CampaignBrief | None = None,
 ) -> DraftInput:
     now = ctx.now()
     policy = ctx.policy
@@ -158,12 +160,14 @@ def build_draft_input(
         complements=_complements(
             ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, catalog=catalog
         ),
-        profile_document=_profile_document(features, facts),
+        profile_document=profile_text(features, facts),
         staff_notes_pseudonymized=notes_scrubbed,
+        campaign=campaign,
     )
 
 
-def _profile_document(features: ProfileFeatures | None, facts: CustomerFacts) -> str:
+def profile_text(features: ProfileFeatures | None, facts: CustomerFacts) -> str:
+    """The pseudonymized profile document the drafter reads."""
     if features is None:
         return f"Guest {facts.pseudonym}: no visit history yet."
     from profiles.document import profile_document

@@ -93,12 +93,15 @@ def check_decision(current: OfferDraft, decision: dict[str, Any]) -> OfferDraft 
 
 def approved(state: OfferState) -> bool:
     """May this decision execute? The rules passed it with nobody reviewing, or a manager accepted or
-    edited it (and the rules did not block). A marketer's decision never approves."""
+    edited it (and the rules did not block). A marketer's decision never approves. A campaign brief that
+    requires review (downgrade notices) never executes without a manager's decision."""
     if state.get("verdict") == "block":
         return False
     review = state.get("review")
     if review:
         return review.get("action") in ("accept", "edit") and is_approver(review)
+    if (state.get("campaign") or {}).get("review_required"):
+        return False
     return state.get("verdict") == "pass"
 
 
@@ -108,6 +111,9 @@ def human_review(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str,
     report = state.get("report") or {}
     previous = state.get("review") or {}
     marketer_edit = previous.get("action") == "edit" and not is_approver(previous)
+    reasons = [r["reason"] for r in report.get("results", []) if r.get("verdict") == "escalate"]
+    if (state.get("campaign") or {}).get("review_required"):
+        reasons.append(f"campaign: {state['campaign']['review_required']}")  # type: ignore[index]
     decision = interrupt(
         {
             "action_request": {
@@ -117,7 +123,7 @@ def human_review(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str,
             "config": {"allow_accept": True, "allow_edit": True, "allow_respond": False, "allow_ignore": True},
             "description": ("Copy edited by a marketer; a manager accepts. " if marketer_edit else "")
             + "Escalated: "
-            + "; ".join(r["reason"] for r in report.get("results", []) if r.get("verdict") == "escalate"),
+            + "; ".join(reasons),
         }
     )
     offer_id = state.get("offer_id")

@@ -44,18 +44,24 @@ class OfferAgent:
 
     def run_event(self, event: InboxEvent, recorded: RecordedSale) -> str:
         """Run (or resume after a crash) the decision for one recorded sale; returns its outcome."""
-        config = self.config(event.id)
+        return self.run_thread(event.id, {"event_id": event.id, "transaction_id": recorded.transaction_id, "steps": []})
+
+    def run_thread(self, thread_id: str, initial: dict[str, Any], *, context: AgentContext | None = None) -> str:
+        """Run one decision thread from `initial` (a sale's event, or a campaign guest's injected values), or
+        resume it from its last checkpoint after a crash; returns its outcome. A finished thread is never
+        run twice, and one waiting for review stays there. `context` replaces the agent's own for this run
+        (a campaign on a merchant's test clock)."""
+        ctx = context or self.ctx
+        config = self.config(thread_id)
         snapshot = self.graph.get_state(config)
         if snapshot.values and not snapshot.next:
             return str(snapshot.values.get("outcome") or "no_offer")  # already decided: never twice
         if snapshot.next:
             if any(task.interrupts for task in snapshot.tasks):
                 return "pending_review"
-            result = self.graph.invoke(None, config, context=self.ctx)  # resume from the last checkpoint
+            result = self.graph.invoke(None, config, context=ctx)  # resume from the last checkpoint
         else:
-            result = self.graph.invoke(
-                {"event_id": event.id, "transaction_id": recorded.transaction_id, "steps": []}, config, context=self.ctx
-            )
+            result = self.graph.invoke(initial, config, context=ctx)
         if result.get("__interrupt__"):
             return "pending_review"
         return str(result.get("outcome") or "no_offer")

@@ -17,7 +17,11 @@ class OfferState(TypedDict, total=False):
     """Inbox event id: the graph's thread id and the correlation id of every audit row."""
 
     transaction_id: int
-    """Our id of the recorded POS transaction that triggered the decision."""
+    """Our id of the recorded POS transaction that triggered the decision (absent for a campaign decision)."""
+
+    campaign: dict[str, Any] | None
+    """A campaign decision's brief (agent.campaigns.brief.CampaignBrief dump: campaign, kind, item, channel,
+    review requirement), injected by the campaign runner (agent.campaigns.run); None for a sale."""
 
     merchant_id: str
     """Tenant of the transaction (injected from the database, never from the model)."""

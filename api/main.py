@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from agent.runner import shutdown_agents
 from api.limits import install_input_limits
-from api.routes import ask, catalog, customers, events, health, offers, segments, threads, ui, webhooks
+from api.routes import ask, campaigns, catalog, customers, events, health, offers, segments, threads, ui, webhooks
 from core.settings import Settings, get_settings
 from db.engine import get_engine, migrate
 from guardrails.policy import load_policy
@@ -61,7 +61,7 @@ def create_app(
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
-    for module in (health, webhooks, events, offers, customers, ask, segments, catalog, threads):
+    for module in (health, webhooks, events, offers, customers, ask, segments, catalog, threads, campaigns):
         app.include_router(module.router)
     ui.register(app)
     if settings.cors_origins:  # e.g. a self-hosted Agent Inbox calling /threads from the browser

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from core.events import CustomerData, SaleChecks, SaleCompleted, sale_refusal
 from db.pseudonyms import make_pseudonym
+from db.redemptions import TillCode, record_till_codes
 from db.tables import (
     Customer,
     CustomerContact,
@@ -20,7 +20,6 @@ from db.tables import (
     Location,
     Merchant,
     PosTransaction,
-    PromoCode,
     TransactionLine,
 )
 from db.types import utcnow
@@ -96,7 +95,8 @@ def ensure_customer(session: Session, *, merchant_id: str, pos_customer_id: str,
 
 def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudonym_secret: str,
                 checks: SaleChecks) -> RecordedSale:
-    """Record a sale once (keyed on the POS transaction id) and mark the promo codes it used redeemed.
+    """Record a sale once (keyed on the POS transaction id) and the codes it used at the till
+    (db.redemptions: ours redeemed once; expired, repeated and foreign codes recorded as such).
 
     The sale is checked again here (currency, totals; not the clock, see `sale_refusal`): the webhook
     checked generic sales at the door, but Square sales are built from fetched orders, and a row can
@@ -134,25 +134,10 @@ def record_sale(session: Session, *, sale: SaleCompleted, event_id: str, pseudon
                         unit_price_cents=li.unit_price_cents)
         for li in sale.data.line_items
     ])
-    mark_redeemed(session, merchant_id=location.merchant_id, codes=[d.code for d in sale.data.discounts],
-                  at=sale.created_at)
+    record_till_codes(session, merchant_id=location.merchant_id, transaction_id=txn.id, customer_id=customer_id,
+                      codes=[TillCode(d.code, d.amount.amount) for d in sale.data.discounts], at=sale.created_at)
     session.flush()
     return RecordedSale(txn.id, customer_id, location.merchant_id, created=True, source_event_id=event_id)
-
-
-def mark_redeemed(session: Session, *, merchant_id: str, codes: list[str], at: datetime) -> int:
-    """Mark the merchant's promo codes among `codes` redeemed, each once (compare-and-set on
-    `redeemed_at IS NULL`: a code used again, or the same sale recorded twice, changes nothing).
-    Codes that are not ours (the POS's own discounts) are ignored. Returns how many were marked."""
-    if not codes:
-        return 0
-    result = cast(CursorResult[Any], session.execute(
-        update(PromoCode)
-        .where(col(PromoCode.merchant_id) == merchant_id, col(PromoCode.code).in_(sorted(set(codes))),
-               col(PromoCode.redeemed_at).is_(None))
-        .values(redeemed_at=at)
-    ))
-    return result.rowcount
 
 
 def upsert_customer(session: Session, *, data: CustomerData, merchant_id: str, pseudonym_secret: str) -> Customer:

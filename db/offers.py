@@ -147,13 +147,15 @@ def save_draft(
     model: str | None,
     prompt_version: str | None,
     fallback_reason: str | None,
+    campaign_id: str | None = None,
 ) -> bool:
-    """Create the row (`drafted`). A re-run after a crash rewrites a row still `drafted` and leaves a
-    row that has moved on alone (False)."""
+    """Create the row (`drafted`; trigger `campaign` when `campaign_id` is given). A re-run after a crash
+    rewrites a row still `drafted` and leaves a row that has moved on alone (False)."""
     row = session.get(Offer, offer_id)
     if row is None:
         row = Offer(id=offer_id, merchant_id=merchant_id, customer_id=customer_id, event_id=event_id,
-                    transaction_id=transaction_id, offer_type=draft.offer_type or "")
+                    transaction_id=transaction_id, offer_type=draft.offer_type or "", campaign_id=campaign_id,
+                    trigger="campaign" if campaign_id else "transaction")
     elif row.status != DRAFTED:
         return False
     for name, value in draft_columns(draft).items():

@@ -282,3 +282,87 @@ class ApiKey(SQLModel, table=True):
     name: str | None = None
     created_at: datetime = _created()
     revoked_at: datetime | None = _ts()
+
+
+class PromoRedemption(SQLModel, table=True):
+    """A code presented at the till (a sale's `discounts`), and what it came to: `redeemed` (ours, valid, first
+    use), `already_redeemed`, `expired`, or `foreign` (not a code of ours: the POS's own discounts). Written
+    once per (sale, code) by db/redemptions.py."""
+
+    __tablename__ = "promo_redemption"
+    __table_args__ = (UniqueConstraint("transaction_id", "code", name="uq_redemption_txn_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: str = Field(foreign_key="merchant.id", index=True)
+    transaction_id: int = Field(foreign_key="pos_transaction.id", index=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    code: str = Field(max_length=200)
+    outcome: str = Field(max_length=24)  # redeemed | already_redeemed | expired | foreign
+    promo_code_id: int | None = Field(default=None, foreign_key="promo_code.id", index=True)
+    amount_cents: int = 0
+    occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _created()
+
+
+class Campaign(SQLModel, table=True):
+    """Proactive outreach to an audience with a holdout. Lifecycle and transitions: db/campaigns.py."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (UniqueConstraint("merchant_id", "automatic_key", name="uq_campaign_automatic"),)
+    id: str = Field(primary_key=True, max_length=64)
+    merchant_id: str = Field(foreign_key="merchant.id", index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=24)  # next_visit | win_back | birthday | tier
+    audience: dict[str, Any] = _json(dict, nullable=False)  # {"query": ...} | {"rule": {...}}
+    audience_snapshot: list[int] | None = _json(None)  # query audiences: customer ids the search matched
+    holdout_pct: float
+    channel: str = Field(max_length=8)  # sms | email | auto
+    send_at: datetime | None = _ts()
+    window_days: int = 14
+    salt: str = Field(max_length=64)  # the holdout split's salt, fixed for the campaign's life
+    status: str = Field(default="pending_approval", index=True, max_length=24)
+    version: int = 1  # bumped by every change; an approval names the version it approved
+    approved_version: int | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = _ts()
+    created_by: str = Field(max_length=64)
+    automatic_key: str | None = Field(default=None, max_length=64)  # kind:period of a policy-run campaign
+    estimate: dict[str, Any] = _json(dict, nullable=False)  # the plan shown for approval
+    started_at: datetime | None = _ts()  # the run's clock at its start: the report window opens here
+    completed_at: datetime | None = _ts()
+    locked_by: str | None = Field(default=None, max_length=128)
+    locked_until: datetime | None = _ts()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """One guest of a campaign's eligible audience: its arm (treatment, holdout, global_control) and what
+    happened to it. Holdout rows are the "would have sent" record. Lifecycle: db/campaigns.py."""
+
+    __tablename__ = "campaign_recipient"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", name="uq_recipient_campaign_customer"),
+        Index("ix_recipient_campaign_status", "campaign_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    arm: str = Field(max_length=16)  # treatment | holdout | global_control
+    bucket: int  # 0..9999 from hash(pseudonym, campaign salt)
+    status: str = Field(max_length=24)
+    reason: str | None = Field(default=None, sa_type=Text)
+    event_id: str = Field(max_length=128)  # the decision's thread id and correlation id
+    offer_id: str | None = Field(default=None, max_length=64)
+    planned_at: datetime = Field(sa_type=UTCDateTime, nullable=False)  # assigned; "would have sent" for holdout
+    decided_at: datetime | None = _ts()
+    locked_until: datetime | None = _ts()
+
+
+class MerchantClock(SQLModel, table=True):
+    """A merchant whose time is simulated (the sandbox's test clock): campaigns of this merchant run and
+    report at `now`, which only `loyalty-agent simulate` moves. Absent row = real time. db/clock.py."""
+
+    __tablename__ = "merchant_clock"
+    merchant_id: str = Field(foreign_key="merchant.id", primary_key=True, max_length=64)
+    now: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = _created()

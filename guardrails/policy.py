@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.allergens import TOP9_ALLERGENS, normalize_allergen
 from core.schemas import MAX_EMAIL_SUBJECT_CHARS, Channel, OfferType
 from core.sms import GSM7_SEGMENT_UNITS, UCS2_SEGMENT_UNITS, sms_length
+from guardrails.campaign_policy import CampaignPolicy
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 
@@ -184,6 +185,7 @@ class Policy(_Strict):
     # A sale received more than this after it happened (POS retries, backfills) updates the guest's
     # profile but gets no offer: thanking someone for a visit days ago reads as surveillance or spam.
     realtime_window: timedelta = Field(default=timedelta(hours=3), gt=timedelta(0), le=timedelta(days=30))
+    campaigns: CampaignPolicy = CampaignPolicy()
     rules: dict[RuleName, RuleOverride] = Field(default_factory=dict)
 
     @field_validator("top9_allergens")

@@ -1,7 +1,7 @@
 """The model-free profile features, one family per function, each from a customer's merged visits.
 
 - `value_fields`: counts, spend, recency and RFM scores (fixed thresholds, `RfmThresholds`).
-- `rhythm_fields`: intervals between visits and the rhythm-based next-visit date.
+- `rhythm_fields`: intervals between visits, how regular they are and the rhythm-based next-visit date.
 - `timing_fields`: day parts, weekdays and the habitual occasion (e.g. Sunday brunch).
 - `taste_fields`: favourite items (and the favourite's own rhythm), categories, drinks, shares.
 - `is_lapsed` and `lifecycle`: where the guest stands (the latter needs the model's p_alive).
@@ -111,6 +111,19 @@ def value_fields(history: CustomerDays, now: datetime, thresholds: RfmThresholds
     }
 
 
+def interval_cv(intervals: list[float]) -> float | None:
+    """How regular a rhythm is: the coefficient of variation (population standard deviation / mean) of the
+    intervals; None without an interval or with a zero mean. 0 = clockwork; a rhythm with CV above ~0.5 is
+    not one to time a message by."""
+    if not intervals:
+        return None
+    mean = sum(intervals) / len(intervals)
+    if mean <= 0:
+        return None
+    variance = sum((x - mean) ** 2 for x in intervals) / len(intervals)
+    return round(variance**0.5 / mean, 4)
+
+
 def rhythm_fields(history: CustomerDays, now: datetime) -> dict[str, Any]:
     """Intervals between visits (local dates) and when the next visit is due by that rhythm (may be
     in the past). The median counts as a rhythm only from `MIN_RHYTHM_VISITS` visits on."""
@@ -121,6 +134,7 @@ def rhythm_fields(history: CustomerDays, now: datetime) -> dict[str, Any]:
     return {
         "avg_interval_days": round(sum(intervals) / len(intervals), 2) if intervals else None,
         "median_interval_days": median_interval,
+        "interval_cv": interval_cv(intervals) if len(days) >= MIN_RHYTHM_VISITS else None,
         "next_visit_due_at": due_at,
         "next_visit_overdue": due_at is not None and due_at < now,
     }
@@ -178,12 +192,14 @@ def _favourite_rhythm(history: CustomerDays, sku: str) -> dict[str, Any] | None:
     times = fav.visit_times
     if len(times) < MIN_RHYTHM_VISITS:
         return None
-    fav_median = round(float(median([days_between(times[i], times[i - 1]) for i in range(1, len(times))])), 1)
+    gaps = [days_between(times[i], times[i - 1]) for i in range(1, len(times))]
+    fav_median = round(float(median(gaps)), 1)
     return {
         "sku": sku,
         "name": fav.name,
         "orders": len(times),
         "median_interval_days": fav_median,
+        "interval_cv": interval_cv(gaps),
         "last_ordered_at": fav.last_ordered_at,
         "next_expected_at": fav.last_ordered_at + timedelta(days=fav_median),
     }

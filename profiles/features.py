@@ -87,6 +87,7 @@ class ItemRhythm(BaseModel):
     name: str
     orders: int  # visits with the item
     median_interval_days: float
+    interval_cv: float | None = None  # regularity of the item's intervals (feature_families.interval_cv)
     last_ordered_at: datetime
     next_expected_at: datetime
 
@@ -119,6 +120,7 @@ class ProfileFeatures(BaseModel):
 
     avg_interval_days: float | None
     median_interval_days: float | None
+    interval_cv: float | None = None  # regularity of the visit intervals (None below MIN_RHYTHM_VISITS visits)
     next_visit_due_at: datetime | None  # last visit + median interval (may be in the past)
     next_visit_overdue: bool
     expected_next_visit_at: datetime  # never before computed_at

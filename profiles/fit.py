@@ -110,6 +110,16 @@ def load_visits(session: Session, *, customer_id: int) -> list[Visit]:
     return _group_rows(session.exec(stmt)).get(customer_id, [])
 
 
+def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[int, list[Visit]]:
+    """These customers' visits, oldest first (one query per 500 customers); a campaign's batch path."""
+    out: dict[int, list[Visit]] = {}
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        stmt = _visits_query().where(col(PosTransaction.customer_id).in_(ids[start : start + 500]))
+        out.update(_group_rows(session.exec(stmt)))
+    return out
+
+
 def gross_margin(session: Session, *, merchant_id: str) -> float:
     """Realised gross margin of the merchant's sold lines: 1 - catalog cost / price paid."""
     txn, line, item = PosTransaction, TransactionLine, CatalogItem

@@ -1,0 +1,200 @@
+"""Deciding a chunk of campaign guests at once: the offer graph's first half, batched.
+
+A campaign reaches thousands of guests; reading each guest's facts with a query per fact, and writing each
+node's audit in its own transaction, is what makes a per-guest graph run cost tens of milliseconds. So for a
+chunk of guests this module reads the facts in bulk (customers, locations, contacts, offer histories,
+purchased items: a few queries per chunk) and then runs, guest by guest and in memory, exactly what the
+graph's `retrieve_context`, `draft_offer` and `check_guardrails` nodes run: `assemble_draft_input` (the one
+function every drafter input comes from), the configured drafter, and the guardrail engine on a
+`GuardrailContext` of facts read now. Drafts, verdicts and the nodes' audit rows are written in one
+transaction per chunk, through the offer lifecycle (db/offers.py).
+
+What happens next is the graph's, not this module's: each decision that passed or escalated becomes a thread
+of the offer graph seeded after `check_guardrails` (agent.campaigns.run), so `execute` re-checks every rule
+on fresh facts right before any side effect, escalations wait in the same review queue, and a crash resumes
+the thread with the same idempotency keys. Blocked and empty drafts end here, recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from agent.audit_trail import audit
+from agent.campaigns.brief import CampaignBrief
+from agent.campaigns.eligibility import GuestSnapshot
+from agent.context import AgentContext
+from agent.draft_input import DraftInput, assemble_draft_input
+from agent.drafting import DraftResult
+from agent.facts import jsonable, known_values_of, offer_histories, offer_id_for
+from agent.read_tools import context_from_draft_input
+from agent.retrieval import draft_features, facts_with_value, profile_text
+from agent.review import approved
+from core.schemas import GuardrailReport, OfferHistoryEntry
+from db import offers
+from db.tables import Customer, CustomerContact, Location, PosTransaction, TransactionLine
+from guardrails.context import GuardrailContext
+from guardrails.engine import evaluate
+
+STEPS_BEFORE_ROUTING = ["load_recipient", "retrieve_context", "draft_offer", "check_guardrails"]
+
+
+@dataclass(frozen=True)
+class ChunkFacts:
+    """What a chunk of decisions reads, in bulk, as of now."""
+
+    customers: dict[int, Customer]
+    locations: dict[str, Location]
+    contacts: dict[int, CustomerContact]
+    histories: dict[int, list[OfferHistoryEntry]]
+    purchased: dict[int, set[str]]
+
+    @classmethod
+    def load(cls, ctx: AgentContext, session: Session, customer_ids: Sequence[int]) -> ChunkFacts:
+        ids = sorted(set(customer_ids))
+        customers = {c.id: c for c in session.exec(select(Customer).where(col(Customer.id).in_(ids))).all()
+                     if c.id is not None}
+        contacts = {c.customer_id: c for c in
+                    session.exec(select(CustomerContact).where(col(CustomerContact.customer_id).in_(ids))).all()}
+        merchants = {c.merchant_id for c in customers.values()}
+        locations = {loc.id: loc for loc in
+                     session.exec(select(Location).where(col(Location.merchant_id).in_(merchants))).all()}
+        purchased: dict[int, set[str]] = {customer_id: set() for customer_id in ids}
+        for customer_id, sku in session.exec(
+            select(PosTransaction.customer_id, TransactionLine.sku)
+            .join(TransactionLine, col(TransactionLine.transaction_id) == col(PosTransaction.id))
+            .where(col(PosTransaction.customer_id).in_(ids))
+            .distinct()
+        ).all():
+            if customer_id is not None:
+                purchased[customer_id].add(sku)
+        histories = offer_histories(session, customer_ids=ids, now=ctx.now())
+        return cls(customers, locations, contacts, histories, purchased)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One guest's draft and verdicts, before anything is written."""
+
+    event_id: str
+    offer_id: str
+    guest: GuestSnapshot
+    brief: CampaignBrief
+    inp: DraftInput
+    result: DraftResult
+    report: GuardrailReport | None
+    offer_value_cents: int
+
+    @property
+    def makes_offer(self) -> bool:
+        return self.result.offer.make_offer
+
+    def state(self, merchant_id: str) -> dict[str, Any]:
+        """The graph state these decisions leave after `check_guardrails` (draft input left out: it is in the
+        audit trail's digest, and thousands of copies would bloat the checkpoints)."""
+        features = self.guest.features
+        values: dict[str, Any] = {
+            "event_id": self.event_id,
+            "merchant_id": merchant_id,
+            "customer_id": self.guest.customer_id,
+            "features": features.model_dump(mode="json") if features is not None else None,
+            "campaign": self.brief.model_dump(mode="json"),
+            "draft": jsonable(self.result.offer),
+            "draft_meta": self.result.meta,
+            "offer_id": self.offer_id if self.makes_offer else None,
+            "verdict": self.report.verdict if self.report else None,
+            "report": self.report.model_dump(mode="json") if self.report else None,
+            "steps": list(STEPS_BEFORE_ROUTING if self.makes_offer else STEPS_BEFORE_ROUTING[:3]),
+        }
+        if self.guest.home_location_id is not None:
+            values["location_id"] = self.guest.home_location_id
+        return values
+
+
+def decide(
+    ctx: AgentContext, *, merchant_id: str, event_id: str, guest: GuestSnapshot, brief: CampaignBrief,
+    facts: ChunkFacts, notes: bool,
+) -> Decision:
+    """Retrieve (from `facts`), draft and check one guest, in memory. `notes`: pseudonymize the guest's staff
+    notes for the drafter (only drafters that read them pay for Presidio)."""
+    now = ctx.now()
+    customer = facts.customers[guest.customer_id]
+    location = facts.locations.get(guest.home_location_id or "")
+    catalog = ctx.catalog(merchant_id)
+    customer_facts = facts_with_value(customer, location, guest.features)
+    known_values, raw_notes = known_values_of(facts.contacts.get(guest.customer_id))
+    scrubbed = None
+    if notes and raw_notes:
+        scrubbed = ctx.get_pseudonymizer().pseudonymize_text(
+            raw_notes, customer_pseudonym=customer.pseudonym, profile_version=customer.profile_version,
+            known_values=known_values,
+        )
+    history = facts.histories.get(guest.customer_id, [])
+    inp = assemble_draft_input(
+        facts=customer_facts,
+        features=draft_features(guest.features, customer, catalog, now),
+        catalog=catalog,
+        policy=ctx.policy,
+        now=now,
+        history=history,
+        purchased_skus=facts.purchased.get(guest.customer_id, ()),
+        profile_document=profile_text(guest.features, customer_facts),
+        staff_notes_pseudonymized=scrubbed,
+        campaign=brief,
+    )
+    result = ctx.drafter.draft(inp, context=context_from_draft_input(inp))
+    report, value = None, 0
+    if result.offer.make_offer:
+        gctx = GuardrailContext(offer=result.offer, customer=customer_facts, catalog=catalog, history=history,
+                                policy=ctx.policy, now=now, known_pii_values=known_values)
+        report, value = evaluate(gctx), round(gctx.offer_value_cents)
+    return Decision(event_id, offer_id_for(event_id), guest, brief, inp, result, report, value)
+
+
+def record(ctx: AgentContext, session: Session, decision: Decision, *, merchant_id: str) -> str | None:
+    """Write one decision's draft row, verdicts and the audit rows of the nodes it stands for; returns the
+    offer status it reached (None: no offer drafted)."""
+    state = decision.state(merchant_id)
+    brief, offer = decision.brief, decision.result.offer
+    audit(ctx, state, "load_recipient", {"campaign_id": brief.campaign_id, "kind": brief.kind,  # type: ignore[arg-type]
+                                         "trigger": brief.trigger, "sku": brief.sku, "reason": brief.reason},
+          session=session, offer_id=None, inputs={"customer_id": decision.guest.customer_id})
+    audit(ctx, state, "retrieve_context",  # type: ignore[arg-type]
+          {"eligible_items": len(decision.inp.eligible_catalog), "complements": 0,
+           "offers_last_30d": decision.inp.offer_history.offers_last_30d,
+           "has_staff_notes": decision.inp.staff_notes_pseudonymized is not None},
+          session=session, offer_id=None, inputs=jsonable(decision.inp))
+    meta = decision.result.meta
+    offer_id = decision.offer_id if offer.make_offer else None
+    if offer_id is not None:
+        offers.save_draft(session, offer_id=offer_id, merchant_id=merchant_id, customer_id=decision.guest.customer_id,
+                          event_id=decision.event_id, transaction_id=None, campaign_id=brief.campaign_id, draft=offer,
+                          model=decision.result.model, prompt_version=decision.result.prompt_version,
+                          fallback_reason=decision.result.fallback_reason)
+    audit(ctx, state, "draft_offer",  # type: ignore[arg-type]
+          {"make_offer": offer.make_offer, "strategy": offer.strategy, "offer_type": offer.offer_type, "sku": offer.sku,
+           "rationale": offer.rationale, "confidence": offer.confidence, **meta},
+          session=session, offer_id=offer_id, model=decision.result.model,
+          prompt_version=decision.result.prompt_version, inputs=jsonable(decision.inp))
+    if offer_id is None or decision.report is None:
+        audit(ctx, state, "record", {"outcome": "no_offer", "verdict": None,  # type: ignore[arg-type]
+                                     "fallback_reason": decision.result.fallback_reason}, session=session)
+        return None
+    report = decision.report
+    verdicts = [r.model_dump(mode="json") for r in report.results]
+    status = (offers.BLOCKED if report.verdict == "block"
+              else offers.APPROVED if approved(state) else offers.PENDING_REVIEW)  # type: ignore[arg-type]
+    offers.record_verdicts(session, offer_id, to=status, verdict=report.verdict, verdicts=verdicts,
+                           offer_value_cents=decision.offer_value_cents, send_at=report.send_at)
+    audit(ctx, state, "check_guardrails",  # type: ignore[arg-type]
+          {"verdict": report.verdict, "blocking": [r.rule for r in report.blocking],
+           "escalating": [r.rule for r in report.escalating],
+           "send_at": report.send_at.isoformat() if report.send_at else None},
+          session=session, verdicts=verdicts, inputs=jsonable(offer))
+    if status == offers.BLOCKED:
+        audit(ctx, state, "record", {"outcome": "blocked", "verdict": report.verdict,  # type: ignore[arg-type]
+                                     "fallback_reason": decision.result.fallback_reason}, session=session)
+    return status

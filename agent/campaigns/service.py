@@ -1,0 +1,225 @@
+"""Creating, changing and approving campaigns: the plan a manager approves.
+
+`create` and `update` compute the plan shown for approval (`preview`): audience and holdout sizes from
+the real eligibility and split, a few real drafts with their guardrail verdicts (the same retrieval,
+drafter and rules as a live decision; nothing is written or sent), and the estimated cost. A change after
+approval resets it (db.campaigns.update_plan); an approval names the version it saw.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import datetime
+from statistics import fmean
+from typing import Any
+
+from sqlmodel import Session
+
+from agent.campaigns import audience as audiences
+from agent.campaigns.audience import Member
+from agent.campaigns.spec import Audience, CampaignSpec
+from agent.context import AgentContext
+from agent.pricing import margin_after_discount
+from agent.recheck import evaluate_now
+from agent.retrieval import build_draft_input, read_tool_context
+from db import campaigns as lifecycle
+from db.clock import has_test_clock, merchant_now
+from db.engine import session_scope
+from db.tables import Campaign
+
+SAMPLE_DRAFTS = 3  # shown with the plan
+COST_SAMPLE = 20  # drafted to estimate the cost
+
+
+class CampaignError(ValueError):
+    """The campaign cannot be created or changed as asked (422)."""
+
+
+class CampaignNotFound(LookupError):
+    """No such campaign for this merchant (404)."""
+
+
+class CampaignConflict(RuntimeError):
+    """The campaign is not in a state that allows this (409): running, completed, or changed meanwhile."""
+
+
+def context_at(ctx: AgentContext, merchant_id: str) -> tuple[AgentContext, datetime]:
+    """The agent context on the merchant's clock (a test clock pins `now`), and that `now`."""
+    with Session(ctx.engine) as session:
+        now = merchant_now(session, merchant_id, real_now=ctx.now())
+        pinned = has_test_clock(session, merchant_id)
+    return (replace(ctx, clock=lambda: now) if pinned else ctx), now
+
+
+def spec_of(campaign: Campaign) -> CampaignSpec:
+    return CampaignSpec(
+        name=campaign.name, kind=campaign.kind, audience=Audience.model_validate(campaign.audience),  # type: ignore[arg-type]
+        holdout_pct=campaign.holdout_pct, channel=campaign.channel, send_at=campaign.send_at,  # type: ignore[arg-type]
+        window_days=campaign.window_days,
+    )
+
+
+def _fields(ctx: AgentContext, spec: CampaignSpec, merchant_id: str) -> dict[str, Any]:
+    """The campaign row's plan columns for `spec` (policy defaults filled in, query matches stored)."""
+    policy = ctx.policy.campaigns
+    snapshot = None
+    if spec.audience.query is not None:
+        try:
+            snapshot = audiences.resolve_query(ctx, merchant_id=merchant_id, query=spec.audience.query,
+                                               limit=spec.audience.limit)
+        except audiences.AudienceUnavailable as exc:
+            raise CampaignError(str(exc)) from exc
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "audience": spec.audience.model_dump(mode="json", exclude_none=True),
+        "audience_snapshot": snapshot,
+        "holdout_pct": spec.holdout_pct if spec.holdout_pct is not None else policy.default_holdout_pct,
+        "channel": spec.channel,
+        "send_at": spec.send_at,
+        "window_days": spec.window_days or policy.report_window_days,
+    }
+
+
+def create(ctx: AgentContext, *, merchant_id: str, spec: CampaignSpec, created_by: str,
+           automatic_key: str | None = None) -> Campaign:
+    """A new campaign, pending approval, with its plan."""
+    campaign = Campaign(id=lifecycle.new_campaign_id(), merchant_id=merchant_id, salt=secrets.token_hex(8),
+                        created_by=created_by, automatic_key=automatic_key, **_fields(ctx, spec, merchant_id))
+    campaign.estimate = preview(ctx, campaign)
+    with session_scope(ctx.engine) as session:
+        lifecycle.create(session, campaign)
+    return campaign
+
+
+def update(ctx: AgentContext, campaign_id: str, *, merchant_id: str, changes: dict[str, Any]) -> Campaign:
+    """Apply a marketer's change: re-planned, back to pending_approval (an approval is reset)."""
+    campaign = get(ctx, campaign_id, merchant_id=merchant_id)
+    if campaign.status not in lifecycle.CHANGEABLE:
+        raise CampaignConflict(f"campaign {campaign_id} is {campaign.status}: too late to change it")
+    current = spec_of(campaign).model_dump(mode="json", exclude_none=True)
+    try:
+        spec = CampaignSpec.model_validate({**current, **changes})
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from exc
+    fields = _fields(ctx, spec, merchant_id)
+    planned = replace_campaign(campaign, fields)
+    fields["estimate"] = preview(ctx, planned)
+    with session_scope(ctx.engine) as session:
+        if not lifecycle.update_plan(session, campaign_id, version=campaign.version, **fields):
+            raise CampaignConflict(f"campaign {campaign_id} changed meanwhile; read it again")
+    return get(ctx, campaign_id, merchant_id=merchant_id)
+
+
+def replace_campaign(campaign: Campaign, fields: dict[str, Any]) -> Campaign:
+    """An unsaved copy of the row with `fields` applied (to preview a change before writing it)."""
+    return Campaign.model_validate({**campaign.model_dump(), **fields})
+
+
+def approve(ctx: AgentContext, campaign_id: str, *, merchant_id: str, approved_by: str,
+            version: int | None = None) -> Campaign:
+    """pending_approval -> approved, for the version the approver saw (default: the current one)."""
+    campaign = get(ctx, campaign_id, merchant_id=merchant_id)
+    with session_scope(ctx.engine) as session:
+        if not lifecycle.approve(session, campaign_id, version=version or campaign.version, approved_by=approved_by):
+            raise CampaignConflict(
+                f"campaign {campaign_id} is {campaign.status} at version {campaign.version}"
+                + (f", not {version}" if version and version != campaign.version else "")
+                + ": nothing to approve"
+            )
+    return get(ctx, campaign_id, merchant_id=merchant_id)
+
+
+def cancel(ctx: AgentContext, campaign_id: str, *, merchant_id: str) -> Campaign:
+    campaign = get(ctx, campaign_id, merchant_id=merchant_id)
+    with session_scope(ctx.engine) as session:
+        if not lifecycle.cancel(session, campaign_id):
+            raise CampaignConflict(f"campaign {campaign_id} is {campaign.status}: it cannot be cancelled")
+    return get(ctx, campaign_id, merchant_id=merchant_id)
+
+
+def get(ctx: AgentContext, campaign_id: str, *, merchant_id: str) -> Campaign:
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.merchant_id != merchant_id:
+        raise CampaignNotFound(f"no campaign {campaign_id!r}")
+    return campaign
+
+
+# -- the plan -------------------------------------------------------------------------------------------
+
+
+def preview(ctx: AgentContext, campaign: Campaign) -> dict[str, Any]:
+    """What approving would do, at the merchant's clock: sizes, sample drafts with verdicts, cost."""
+    ctx, now = context_at(ctx, campaign.merchant_id)
+    with Session(ctx.engine) as session:
+        plan = audiences.plan(ctx, session, campaign, now=now)
+    treatment = sorted(plan.arm(lifecycle.TREATMENT), key=lambda m: m.bucket)
+    drafts = [sample_draft(ctx, campaign, member) for member in treatment[:COST_SAMPLE]]
+    return {
+        "planned_at": now.isoformat(),
+        "candidates": plan.candidates,
+        "audience_size": plan.audience_size,
+        "treatment_size": len(treatment),
+        "holdout_size": len(plan.arm(lifecycle.HOLDOUT)),
+        "global_control_size": len(plan.arm(lifecycle.GLOBAL_CONTROL)),
+        "not_eligible": plan.top_reasons(),
+        "sample_drafts": drafts[:SAMPLE_DRAFTS],
+        "estimated_cost": estimated_cost(ctx, campaign, drafts, treatment_size=len(treatment)),
+    }
+
+
+def sample_draft(ctx: AgentContext, campaign: Campaign, member: Member) -> dict[str, Any]:
+    """One guest's real draft and verdicts, through the live decision's retrieval, drafter and rules."""
+    guest, brief = member.guest, member.eligibility.brief
+    inp = build_draft_input(ctx, merchant_id=campaign.merchant_id, customer_id=guest.customer_id,
+                            transaction_id=None, features=guest.features, campaign=brief)
+    result = ctx.drafter.draft(inp, context=read_tool_context(ctx, inp, merchant_id=campaign.merchant_id,
+                                                              customer_id=guest.customer_id))
+    offer = result.offer
+    out: dict[str, Any] = {
+        "customer": guest.facts.pseudonym,
+        "why": member.eligibility.reason,
+        "make_offer": offer.make_offer,
+        "model": result.model,
+        "prompt_version": result.prompt_version,
+        "offer": offer.model_dump(mode="json", include={
+            "offer_type", "sku", "category", "discount_pct", "discount_cents", "bonus_points", "expires_in_days",
+            "channel", "sms_text", "email_subject", "strategy", "rationale"}),
+        "verdict": None,
+        "verdicts": [],
+        "offer_value_cents": 0,
+        "margin_points_given_up": None,
+    }
+    if not offer.make_offer:
+        return out
+    ev = evaluate_now(ctx, offer=offer, merchant_id=campaign.merchant_id, customer_id=guest.customer_id,
+                      location_id=guest.home_location_id, offer_id=None, features=guest.features)
+    out["verdict"] = ev.report.verdict
+    out["verdicts"] = [{"rule": r.rule, "verdict": r.verdict, "reason": r.reason} for r in ev.report.results]
+    out["offer_value_cents"] = ev.offer_value_cents
+    item = ctx.catalog(campaign.merchant_id).get(offer.sku or "")
+    if item is not None and offer.offer_type == "percent_off_item" and offer.discount_pct:
+        given_up = margin_after_discount(item, 0) - margin_after_discount(item, offer.discount_pct)
+        out["margin_points_given_up"] = round(100 * given_up, 1)
+    return out
+
+
+def estimated_cost(ctx: AgentContext, campaign: Campaign, drafts: list[dict[str, Any]], *,
+                   treatment_size: int) -> dict[str, Any]:
+    """Offer value and margin given up, extrapolated from the sampled drafts to the treatment arm, at full
+    redemption (the worst case; the report measures the real redemption rate)."""
+    usable = [d for d in drafts if d["make_offer"] and d["verdict"] != "block"]
+    share = len(usable) / len(drafts) if drafts else 0.0
+    avg_value = fmean(d["offer_value_cents"] for d in usable) if usable else 0.0
+    margins = [d["margin_points_given_up"] for d in usable if d["margin_points_given_up"] is not None]
+    return {
+        "sampled_drafts": len(drafts),
+        "offers_in_sample": len(usable),
+        "expected_offers": round(share * treatment_size),
+        "avg_offer_value_cents": round(avg_value),
+        "max_total_offer_value_cents": round(avg_value * share * treatment_size),
+        "avg_margin_points_given_up": round(fmean(margins), 1) if margins else None,
+        "basis": "every expected offer redeemed once; value = discount off the menu price (cost unchanged)",
+    }

@@ -1,0 +1,143 @@
+"""Campaigns: create (marketer), change (a change after approval resets it), approve (manager), status and
+counts, report. The work happens in agent.campaigns; this router only maps HTTP onto it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from agent.campaigns import service
+from agent.campaigns.spec import CampaignChanges, CampaignSpec
+from api.deps import AgentDep, Manager, Marketer, MarketerOrManager, SettingsDep
+from db import campaigns as lifecycle
+from db.tables import ApiKey, Campaign
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    status: str
+    version: int
+    audience: dict[str, Any]
+    holdout_pct: float
+    channel: str
+    send_at: datetime | None
+    window_days: int
+    audience_size: int = Field(description="Eligible guests in the experiment (treatment + holdout), as planned.")
+    holdout_size: int
+    treatment_size: int
+    global_control_size: int
+    sample_drafts: list[dict[str, Any]] = Field(description="Real drafts for a few guests, with every verdict.")
+    estimated_cost: dict[str, Any]
+    not_eligible: dict[str, int] = Field(description="Why candidates were left out (top reasons).")
+    planned_at: str | None
+    created_by: str
+    approved_by: str | None
+    approved_at: datetime | None
+    approved_version: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    counts: dict[str, Any] | None = None
+
+
+class Approval(BaseModel):
+    version: int | None = Field(default=None, ge=1, le=1_000_000, description="The version you reviewed.")
+
+
+def campaign_out(campaign: Campaign, counts: dict[str, Any] | None = None) -> CampaignOut:
+    estimate = campaign.estimate or {}
+    return CampaignOut(
+        **campaign.model_dump(include={
+            "id", "name", "kind", "status", "version", "audience", "holdout_pct", "channel", "send_at", "window_days",
+            "created_by", "approved_by", "approved_at", "approved_version", "started_at", "completed_at",
+            "created_at", "updated_at"}),
+        audience_size=estimate.get("audience_size", 0),
+        holdout_size=estimate.get("holdout_size", 0),
+        treatment_size=estimate.get("treatment_size", 0),
+        global_control_size=estimate.get("global_control_size", 0),
+        sample_drafts=estimate.get("sample_drafts", []),
+        estimated_cost=estimate.get("estimated_cost", {}),
+        not_eligible=estimate.get("not_eligible", {}),
+        planned_at=estimate.get("planned_at"),
+        counts=counts,
+    )
+
+
+def _who(key: ApiKey) -> str:
+    return f"reviewer:{key.id}"
+
+
+def _http(exc: Exception) -> HTTPException:
+    if isinstance(exc, service.CampaignNotFound):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, service.CampaignConflict):
+        return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+_ERRORS = (service.CampaignNotFound, service.CampaignConflict, service.CampaignError)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignOut)
+def create_campaign(spec: CampaignSpec, key: Marketer, agent: AgentDep, settings: SettingsDep) -> CampaignOut:
+    """Plan a campaign for approval: sizes, sample drafts with verdicts, estimated cost. Nothing is sent."""
+    try:
+        campaign = service.create(agent.ctx, merchant_id=settings.default_merchant_id, spec=spec,
+                                  created_by=_who(key))
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    return campaign_out(campaign)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut)
+def change_campaign(campaign_id: str, changes: CampaignChanges, key: MarketerOrManager, agent: AgentDep,
+                    settings: SettingsDep) -> CampaignOut:
+    """Change a campaign not yet running; it is re-planned and needs a new approval."""
+    try:
+        campaign = service.update(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id,
+                                  changes=changes.model_dump(mode="json", exclude_unset=True))
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    return campaign_out(campaign)
+
+
+@router.post("/{campaign_id}/approve", response_model=CampaignOut)
+def approve_campaign(campaign_id: str, key: Manager, agent: AgentDep, settings: SettingsDep,
+                     approval: Approval | None = Body(default=None)) -> CampaignOut:
+    """Schedule it: it runs at `send_at` (or the next run) exactly as planned at the approved version."""
+    try:
+        campaign = service.approve(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id,
+                                   approved_by=_who(key), version=approval.version if approval else None)
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    return campaign_out(campaign)
+
+
+@router.post("/{campaign_id}/cancel", response_model=CampaignOut)
+def cancel_campaign(campaign_id: str, key: Manager, agent: AgentDep, settings: SettingsDep) -> CampaignOut:
+    try:
+        campaign = service.cancel(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id)
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    return campaign_out(campaign)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign_id: str, key: MarketerOrManager, agent: AgentDep, settings: SettingsDep) -> CampaignOut:
+    """Status and counts: drafted, sent, scheduled, blocked by rule, escalated, skipped for fatigue, holdout."""
+    try:
+        campaign = service.get(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id)
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    with Session(agent.ctx.engine) as session:
+        counts = lifecycle.campaign_counts(session, campaign_id)
+    return campaign_out(campaign, counts)
