@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     worker_max_attempts: int = 5
     worker_backoff_base_s: float = 2.0
     worker_lease_s: float = 120.0
+    campaign_poll_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the worker starts due campaigns (and the policy's automatic ones)."
+    )
     review_lease_s: float = Field(
         default=300.0, gt=0, description="How long a reviewer holds an offer in `reviewing` before it is requeued."
     )

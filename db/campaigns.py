@@ -380,3 +380,9 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, Any]:
         "no_offer": by_status[R_NO_OFFER],
         "blocked_rules": dict(blocked_rules.most_common()),
     }
+
+
+def automatic_exists(session: Session, *, merchant_id: str, key: str) -> bool:
+    return session.exec(
+        select(Campaign.id).where(col(Campaign.merchant_id) == merchant_id, col(Campaign.automatic_key) == key)
+    ).first() is not None

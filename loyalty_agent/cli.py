@@ -21,6 +21,8 @@ apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 square_app = typer.Typer(help="A Square seller (SQUARE_ACCESS_TOKEN).", no_args_is_help=True)
 app.add_typer(square_app, name="square")
+campaigns_app = typer.Typer(help="Proactive campaigns (plan and approve them through the API).", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
 
 ROLES = ("associate", "marketer", "manager", "admin")
 
@@ -305,6 +307,38 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see 
             raise typer.Exit(1)
         typer.echo(f"revoked key {key.id} ({key.role}{', ' + key.name if key.name else ''}) "
                    f"at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@campaigns_app.command("run-due")
+def campaigns_run_due(
+    merchant: Annotated[str | None, typer.Option(help="Merchant id (default: DEFAULT_MERCHANT_ID).")] = None,
+    automatic: Annotated[bool, typer.Option(help="Also start the policy's automatic campaigns of the period.")] = True,
+) -> None:
+    """Run every approved campaign whose send time has come, to completion (cron-able; safe to run twice or
+    next to the worker: campaigns and guests are claimed, each guest decided once)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agent.campaigns.run import CampaignRunner
+    from agent.runner import build_agent
+
+    _setup_logging()
+    settings = get_settings()
+    agent = build_agent(settings, _engine(), with_vectors=False)  # query audiences were resolved when planned
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=False) as bar:
+            tasks: dict[str, Any] = {}
+
+            def show(campaign_id: str, done: int, total: int) -> None:
+                if campaign_id not in tasks:
+                    tasks[campaign_id] = bar.add_task(campaign_id, total=total)
+                bar.update(tasks[campaign_id], completed=done, total=total)
+
+            summary = CampaignRunner(agent).run_due(merchant or settings.default_merchant_id, progress=show,
+                                                    automatic=automatic)
+    finally:
+        agent.close()
+    typer.echo(json.dumps({"campaigns": summary.campaigns, "outcomes": dict(summary.outcomes)}, indent=1))
 
 
 @square_app.command("sync-catalog")

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from agent.indexing import reindex_all
 from agent.runner import get_agent, make_offer_runner
 from core.settings import Settings
+from loyalty_agent.campaign_worker import CampaignScheduler
 from loyalty_agent.sender import MessageSender
 from loyalty_agent.worker import Worker
 
@@ -41,16 +42,18 @@ def start_background_index(settings: Settings, engine: Engine) -> threading.Thre
 
 
 class BackgroundServices:
-    """`workers` inbox workers plus (with `sender`) the message sender, as threads of this process."""
+    """`workers` inbox workers plus (with `sender`) the message sender and the campaign loop, as threads of
+    this process."""
 
     def __init__(self, settings: Settings, engine: Engine, *, workers: int, sender: bool = True) -> None:
         runner = make_offer_runner(settings, engine)
         recheck = get_agent(settings, engine).recheck_customer
-        self.pool: list[Worker | MessageSender] = [
+        self.pool: list[Worker | MessageSender | CampaignScheduler] = [
             Worker(engine, settings, offer_runner=runner, profile_recheck=recheck) for _ in range(workers)
         ]
-        if sender:
+        if sender:  # one place for the sender and the campaign loop (both would be safe elsewhere too)
             self.pool.append(MessageSender(engine, settings))
+            self.pool.append(CampaignScheduler(engine, settings, get_agent(settings, engine)))
         self.threads: list[threading.Thread] = []
         self._stop_requested = threading.Event()
 

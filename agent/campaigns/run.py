@@ -28,7 +28,7 @@ from sqlmodel import Session, col, func, select
 from agent.campaigns import audience as audiences
 from agent.campaigns import batch
 from agent.campaigns.eligibility import GuestSnapshot, check, reachable_channels
-from agent.campaigns.service import context_at
+from agent.campaigns.service import context_at, ensure_automatic
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
 from agent.facts import jsonable, offer_id_for
@@ -67,9 +67,12 @@ class CampaignRunner:
     def engine(self):  # type: ignore[no-untyped-def]
         return self.agent.ctx.engine
 
-    def run_due(self, merchant_id: str, *, progress: Progress | None = None) -> RunSummary:
-        """Run every due campaign of the merchant to completion (or until its lease is lost)."""
+    def run_due(self, merchant_id: str, *, progress: Progress | None = None, automatic: bool = True) -> RunSummary:
+        """Run every due campaign of the merchant to completion (or until its lease is lost); with `automatic`,
+        first start this period's campaigns of the kinds the policy runs on its own."""
         summary = RunSummary()
+        if automatic:
+            ensure_automatic(self.agent.ctx, merchant_id=merchant_id)
         ctx, now = context_at(self.agent.ctx, merchant_id)
         self.resume_accepted(ctx, merchant_id)
         for campaign_id in lifecycle.due_campaign_ids(self.engine, merchant_id=merchant_id, now=now):

@@ -14,11 +14,12 @@ from datetime import datetime
 from statistics import fmean
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from agent.campaigns import audience as audiences
 from agent.campaigns.audience import Member
-from agent.campaigns.spec import Audience, CampaignSpec
+from agent.campaigns.spec import Audience, AudienceRule, CampaignSpec
 from agent.context import AgentContext
 from agent.pricing import margin_after_discount
 from agent.recheck import evaluate_now
@@ -223,3 +224,38 @@ def estimated_cost(ctx: AgentContext, campaign: Campaign, drafts: list[dict[str,
         "avg_margin_points_given_up": round(fmean(margins), 1) if margins else None,
         "basis": "every expected offer redeemed once; value = discount off the menu price (cost unchanged)",
     }
+
+
+# -- the policy's automatic campaigns ------------------------------------------------------------------
+
+
+def automatic_key(kind: str, now: datetime) -> str:
+    """One automatic campaign per kind and period: next-visit daily (guests come due every day), win-back
+    and tier weekly, birthday monthly."""
+    if kind == "next_visit":
+        return f"{kind}:{now:%Y-%m-%d}"
+    if kind == "birthday":
+        return f"{kind}:{now:%Y-%m}"
+    year, week, _day = now.isocalendar()
+    return f"{kind}:{year}-W{week:02d}"
+
+
+def ensure_automatic(ctx: AgentContext, *, merchant_id: str) -> list[str]:
+    """Create and approve (by the policy) this period's campaign of every kind the policy runs on its own;
+    returns the ids created. Idempotent: one per kind and period (unique key), whatever the runners."""
+    ctx, now = context_at(ctx, merchant_id)
+    created = []
+    for kind in ctx.policy.campaigns.automatic:
+        key = automatic_key(kind, now)
+        with Session(ctx.engine) as session:
+            if lifecycle.automatic_exists(session, merchant_id=merchant_id, key=key):
+                continue
+        spec = CampaignSpec(name=f"Automatic {kind.replace('_', '-')} {key.split(':', 1)[1]}", kind=kind,
+                            audience=Audience(rule=AudienceRule()))
+        try:
+            campaign = create(ctx, merchant_id=merchant_id, spec=spec, created_by="policy", automatic_key=key)
+        except IntegrityError:
+            continue  # another runner created it first
+        approve(ctx, campaign.id, merchant_id=merchant_id, approved_by="policy", version=campaign.version)
+        created.append(campaign.id)
+    return created
