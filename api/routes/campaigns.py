@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -14,7 +14,9 @@ from agent.campaigns import service
 from agent.campaigns.spec import CampaignChanges, CampaignSpec
 from api.deps import AgentDep, Manager, Marketer, MarketerOrManager, SettingsDep
 from db import campaigns as lifecycle
+from db.clock import merchant_now
 from db.tables import ApiKey, Campaign
+from profiles.campaign_report import campaign_report, render_png
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -141,3 +143,29 @@ def get_campaign(campaign_id: str, key: MarketerOrManager, agent: AgentDep, sett
     with Session(agent.ctx.engine) as session:
         counts = lifecycle.campaign_counts(session, campaign_id)
     return campaign_out(campaign, counts)
+
+
+def _report(agent: AgentDep, settings: SettingsDep, campaign_id: str) -> dict[str, Any]:
+    try:
+        campaign = service.get(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id)
+    except _ERRORS as exc:
+        raise _http(exc) from exc
+    with Session(agent.ctx.engine) as session:
+        as_of = merchant_now(session, campaign.merchant_id)
+        return campaign_report(session, campaign, as_of=as_of,
+                               min_detectable_effect=agent.ctx.policy.campaigns.min_detectable_effect)
+
+
+@router.get("/{campaign_id}/report")
+def get_report(campaign_id: str, key: MarketerOrManager, agent: AgentDep, settings: SettingsDep) -> dict[str, Any]:
+    """Per arm: n, redeemed, redemption rate, visits, visit rate, revenue per guest; uplift with a 95 %
+    Newcombe interval and relative lift; power (underpowered flag); sample-ratio-mismatch check."""
+    return _report(agent, settings, campaign_id)
+
+
+@router.get("/{campaign_id}/report.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "cumulative visits and redemptions"}})
+def get_report_png(campaign_id: str, key: MarketerOrManager, agent: AgentDep, settings: SettingsDep) -> Response:
+    """Cumulative share of guests who came back and who redeemed, treatment against holdout, by day."""
+    return Response(render_png(_report(agent, settings, campaign_id)), media_type="image/png",
+                    headers={"Cache-Control": "no-store"})
