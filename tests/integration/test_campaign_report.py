@@ -14,10 +14,10 @@ from api.main import create_app
 from core.events import SaleChecks, SaleCompleted
 from db import campaigns as lifecycle
 from db import offers
+from db.clock import advance_test_clock
 from db.crud import create_api_key
 from db.engine import session_scope
 from db.ingest import record_sale
-from db.clock import advance_test_clock
 from db.tables import Campaign, CatalogItem, Customer, PromoCode
 from profiles.campaign_report import campaign_report
 from tests.integration.campaign_world import CLOCK, MERCHANT, World, make_world

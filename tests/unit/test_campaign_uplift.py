@@ -12,7 +12,9 @@ from statsmodels.stats.proportion import proportion_confint
 from profiles.uplift import detectable_effect, difference, power_for, sample_ratio_mismatch
 
 
-@pytest.mark.parametrize(("ct", "nt", "ch", "nh"), [(30, 100, 20, 100), (56, 70, 48, 80), (9, 1000, 0, 120), (0, 10, 0, 10)])
+@pytest.mark.parametrize(
+    ("ct", "nt", "ch", "nh"), [(30, 100, 20, 100), (56, 70, 48, 80), (9, 1000, 0, 120), (0, 10, 0, 10)]
+)
 def test_newcombe_interval_is_built_from_the_two_wilson_intervals(ct: int, nt: int, ch: int, nh: int) -> None:
     p1, p2 = ct / nt, ch / nh
     l1, u1 = proportion_confint(ct, nt, alpha=0.05, method="wilson")
