@@ -77,6 +77,9 @@ class SegmentGates(_Strict):
     """
 
     hybrid_min_mean_precision: float = Field(ge=0, le=1)
+    hybrid_min_mean_precision_target_only: str | None = Field(
+        default=None, min_length=20,
+        description="Why the absolute floor cannot gate yet (printed with every run); None makes it a gate.")
     hybrid_margin_over_keyword: float = Field(ge=0, le=1)
     hybrid_must_match_dense: bool = True
 

@@ -154,7 +154,7 @@ def run_segments(
              / len(paraphrases) if paraphrases else 0.0, threshold=1.0, numerator=len(paraphrases) - len(overlaps),
              denominator=len(paraphrases), detail="; ".join(f"{k}: {', '.join(v)}" for k, v in overlaps.items())),
         Gate(name="hybrid mean precision@10", measured=means["hybrid"], threshold=gates_cfg.hybrid_min_mean_precision,
-             denominator=n),
+             denominator=n, target_only=gates_cfg.hybrid_min_mean_precision_target_only),
         Gate(name=f"hybrid >= keyword (BM25) + {gates_cfg.hybrid_margin_over_keyword:.2f}", measured=means["hybrid"],
              threshold=means["keyword"] + gates_cfg.hybrid_margin_over_keyword, denominator=n,
              detail=f"BM25 {means['keyword']:.3f}"),

@@ -117,3 +117,14 @@ def test_rules_disabled_forces_pass_only_inside_the_block() -> None:
     with pytest.raises(ValueError, match="unknown guardrail rule"):
         with rules_disabled({"alergens"}):
             pass
+
+
+def test_a_target_only_gate_is_printed_as_missed_and_does_not_decide_the_exit_code() -> None:
+    target = Gate(name="p@10", measured=0.66, threshold=0.92, denominator=50, target_only="needs a stronger embedder")
+    enforced = Gate(name="hybrid >= dense", measured=0.66, threshold=0.65, denominator=50)
+    report = SuiteReport(suite="segments", seconds=1.0, gates=[target, enforced])
+    assert report.passed
+    assert "MISSED (target only)" in target.line() and "needs a stronger embedder" in target.line()
+    failing = SuiteReport(suite="segments", seconds=1.0,
+                          gates=[target, Gate(name="hybrid >= dense", measured=0.6, threshold=0.65, denominator=50)])
+    assert not failing.passed  # the enforced gates still fail the run
