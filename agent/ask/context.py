@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from agent.ask.schemas import REFUSAL_INTENTS
+from agent.ask.schemas import REFUSAL_INTENTS, AnswerDraft, Fact
 from agent.context import AgentContext
-
-if TYPE_CHECKING:
-    from agent.ask.model import ModelAnswerer
 
 POPULARITY_TTL_S = 300.0
 # Open questions: what the deterministic answerer cannot answer completely.
 DEFAULT_MODEL_INTENTS: frozenset[str] = frozenset({"item_history", "overview", "unsupported"})
+
+
+class AnswerModel(Protocol):
+    """What the graph needs of a model answerer (agent.ask.model.ModelAnswerer). A protocol so that the
+    context, which the read-only tools import, does not import the model module that binds those tools."""
+
+    def answer(
+        self, *, question: str, intents: Sequence[str], facts: Sequence[Fact], tools: Any
+    ) -> tuple[AnswerDraft | None, str | None, Any]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -29,7 +37,7 @@ class AskServices:
     """Long-lived dependencies of the ask graph (one per process)."""
 
     agent: AgentContext
-    answerer: ModelAnswerer | None = None
+    answerer: AnswerModel | None = None
     """The model answerer; None = offline only (LLM_PROVIDER=offline, the default)."""
     model_intents: frozenset[str] = DEFAULT_MODEL_INTENTS
     """Intents the model answers when configured; every other question is answered offline."""
