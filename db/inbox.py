@@ -6,6 +6,7 @@ Row life cycle (`inbox_event.status`):
     (webhook) queued --claim_events--> processing --complete_event--> done
                  ^                          |  --fail_event, attempts left--> queued (backoff)
                  |                          |  --fail_event, permanent / out of attempts--> failed
+                 |                          |  --fail_event, database connection lost--> queued (attempt given back)
                  |                          +--lease expired (worker died)--> claimable again
                  +--requeue_for_execution-- done (a review accepted while the POS was down)
 
@@ -143,16 +144,24 @@ def backoff_delay(attempt: int, *, base_s: float, cap_s: float = 600.0) -> float
 
 
 def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, attempts: int,
-               max_attempts: int, backoff_base_s: float, permanent: bool = False) -> str:
-    """Record the error; requeue with backoff, or mark failed when attempts are exhausted/permanent."""
-    final = permanent or attempts >= max_attempts
+               max_attempts: int, backoff_base_s: float, permanent: bool = False,
+               infrastructure: bool = False) -> str:
+    """Record the error; requeue with backoff, or mark failed when attempts are exhausted/permanent.
+
+    `infrastructure`: the database connection was lost (restart, failover, a killed backend), which says
+    nothing about the event: it is requeued and the claim's attempt is given back, so an outage never
+    fails events for good (its backoff grows with the attempts it has used, capped like any other)."""
+    final = not infrastructure and (permanent or attempts >= max_attempts)
     next_at: datetime = utcnow() + timedelta(seconds=backoff_delay(attempts, base_s=backoff_base_s))
     status = FAILED if final else QUEUED
+    values: dict[str, Any] = {"status": status, "last_error": error[:4000], "next_attempt_at": next_at,
+                              "locked_until": None, "processed_at": utcnow() if final else None}
+    if infrastructure:
+        values["attempts"] = InboxEvent.attempts - 1
     with Session(engine) as session:
         session.execute(
             update(InboxEvent).where(InboxEvent.id == event_id, InboxEvent.locked_by == worker_id)  # type: ignore[arg-type]
-            .values(status=status, last_error=error[:4000], next_attempt_at=next_at, locked_until=None,
-                    processed_at=utcnow() if final else None)
+            .values(**values)
         )
         session.commit()
     return status

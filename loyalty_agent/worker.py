@@ -28,6 +28,22 @@ from tools.pos.square_events import square_to_generic
 
 log = logging.getLogger(__name__)
 
+def lost_database(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is the database connection going away, not the event's fault:
+    SQLAlchemy's and psycopg's OperationalError/InterfaceError (a killed backend, a restart, a failover;
+    SQLite's busy database too)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa_exc.OperationalError | sa_exc.InterfaceError | psycopg.OperationalError
+                      | psycopg.InterfaceError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class PermanentEventError(Exception):
     """Retrying will not help (bad data that passed the webhook's checks, unknown location...)."""
 
@@ -122,7 +138,8 @@ class Worker:
             log.exception("event %s failed (attempt %s)", event.id, event.attempts)
             fail_event(self.engine, event_id=event.id, worker_id=self.worker_id,
                        error=f"{type(exc).__name__}: {exc}", attempts=event.attempts,
-                       max_attempts=s.worker_max_attempts, backoff_base_s=s.worker_backoff_base_s)
+                       max_attempts=s.worker_max_attempts, backoff_base_s=s.worker_backoff_base_s,
+                       infrastructure=lost_database(exc))
             return
         if not complete_event(self.engine, event_id=event.id, worker_id=self.worker_id, outcome=outcome):
             log.warning("event %s: lease lost before completion; another worker will finish it", event.id)
