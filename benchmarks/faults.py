@@ -32,7 +32,6 @@ def main() -> None:
     pg_base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     print(f"fault runs, {args.events} events each; {os.cpu_count()} cores; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    rows = []
     plans: list[tuple[str, str, bool, int]] = []  # (label, fault, postgres, workers)
     if args.scenario in ("kill", "all"):
         plans.append(("SIGKILL workers, SQLite, 1 process", "kill", False, 1))
@@ -41,7 +40,7 @@ def main() -> None:
         plans.append(("pg_terminate_backend, PostgreSQL, 2 processes", "pg", True, 2))
     for label, fault, postgres, workers in plans:
         if postgres and not pg_base:
-            rows.append((label, "skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL"))
+            print(f"- {label}: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)")
             continue
         drop = None
         url = None
@@ -58,10 +57,8 @@ def main() -> None:
         a = run.audit
         what = "kills" if fault == "kill" else "backends killed"
         verdict = "OK" if not a.problems else f"{len(a.problems)} PROBLEMS: " + "; ".join(a.problems[:5])
-        rows.append((label, f"{run.faults} {what}; {a.events} events in {run.seconds:.0f}s, outcomes {a.outcomes}; "
-                            f"{a.sent_offers} offers sent, {a.deliveries} deliveries; exactly-once audit {verdict}"))
-    for label, text in rows:
-        print(f"- {label}: {text}")
+        print(f"- {label}: {run.faults} {what}; {a.events} events in {run.seconds:.0f}s, outcomes {a.outcomes}; "
+              f"{a.sent_offers} offers sent, {a.deliveries} deliveries; exactly-once audit {verdict}", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from db.engine import get_engine
@@ -177,15 +178,17 @@ def max_ledger_id(database_url: str) -> int:
 def wait_done(serve: LiveServe, event_ids: list[str], *, timeout: float) -> None:
     """Until no event of the run is queued or processing (failed ones are reported by the audit)."""
     deadline = time.monotonic() + timeout
-    with Session(get_engine(serve.dep.database_url)) as s:
-        while time.monotonic() < deadline:
-            open_ = s.execute(select(func.count()).where(col(InboxEvent.id).in_(event_ids),
-                                                         col(InboxEvent.status).in_(("queued", "processing")))
-                              ).scalar_one()
-            s.rollback()
-            if open_ == 0:
-                return
-            time.sleep(0.3)
+    while time.monotonic() < deadline:
+        try:
+            with Session(get_engine(serve.dep.database_url)) as s:
+                open_ = s.execute(select(func.count()).where(
+                    col(InboxEvent.id).in_(event_ids), col(InboxEvent.status).in_(("queued", "processing")))
+                ).scalar_one()
+        except OperationalError:  # this poller's own connection was terminated too
+            open_ = -1
+        if open_ == 0:
+            return
+        time.sleep(0.3)
     raise TimeoutError(f"events still open after {timeout}s\n{serve.log()[-3000:]}")
 
 
