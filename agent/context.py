@@ -44,6 +44,19 @@ class AgentContext:
     def now(self) -> datetime:
         return self.clock() if self.clock is not None else utcnow()
 
+    def on_merchant_clock(self, merchant_id: str) -> tuple[AgentContext, datetime]:
+        """This context on the merchant's clock (db.clock: a sandbox's test clock pins `now`), and that now."""
+        from dataclasses import replace
+
+        from sqlmodel import Session
+
+        from db.clock import has_test_clock, merchant_now
+
+        with Session(self.engine) as session:
+            now = merchant_now(session, merchant_id, real_now=self.now())
+            pinned = has_test_clock(session, merchant_id)
+        return (replace(self, clock=lambda: now) if pinned else self), now
+
     def merchant_model(self, merchant_id: str) -> MerchantModel:
         """The merchant's fitted BG/NBD + spend model, fitted once per process (batch refits replace it)."""
         with self._lock:

@@ -92,7 +92,8 @@ class OfferAgent:
                 # An earlier review's decision is checkpointed but the process died before it finished:
                 # the worker completes it (re-checking every rule first); this decision is not applied.
                 return self._hand_to_worker(offer_id, row.event_id)
-            result = self.graph.invoke(Command(resume=decision), config, context=self.ctx)
+            ctx, _now = self.ctx.on_merchant_clock(row.merchant_id)  # a sandbox on its test clock executes there
+            result = self.graph.invoke(Command(resume=decision), config, context=ctx)
         except ToolUnavailable:
             # The decision is made and checkpointed; the POS/provider is down. Hand the thread back to
             # the worker, which resumes it at `execute` with the same idempotency keys.

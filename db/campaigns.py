@@ -332,8 +332,9 @@ def treatment_progress(engine: Engine, campaign_id: str) -> tuple[int, int]:
 
 def campaign_counts(session: Session, campaign_id: str) -> dict[str, Any]:
     """What the campaign came to so far, per recipient: arms, then the treatment guests' outcomes. An offer
-    counts as `sent` once its message went out and `scheduled` while the message waits (quiet hours);
-    `escalated` offers wait for a person; `blocked_by_rule` lists the rules that blocked."""
+    counts as `sent` once its message went out, `scheduled` while the message waits (quiet hours) and
+    `undeliverable` when the sender refused it (consent or address gone at send time); `escalated` offers wait
+    for a person; `blocked_rules` lists the rules that blocked."""
     by_status = {status: 0 for status in RECIPIENT_STATUSES}
     arms = {arm: 0 for arm in ARMS}
     for arm, status, n in session.exec(
@@ -348,11 +349,11 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, Any]:
         .join(CampaignRecipient, col(CampaignRecipient.offer_id) == col(Offer.id))
         .where(col(CampaignRecipient.campaign_id) == campaign_id)
     ).all()
-    delivered = set(
+    message_status = dict(
         session.exec(
-            select(OutboundMessage.offer_id)
+            select(OutboundMessage.offer_id, OutboundMessage.status)
             .join(CampaignRecipient, col(CampaignRecipient.offer_id) == col(OutboundMessage.offer_id))
-            .where(col(CampaignRecipient.campaign_id) == campaign_id, col(OutboundMessage.status) == "sent")
+            .where(col(CampaignRecipient.campaign_id) == campaign_id)
         ).all()
     )
     statuses = Counter(status for _id, status, _v in offer_rows)
@@ -368,8 +369,9 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, Any]:
         "global_control": arms[GLOBAL_CONTROL],
         "pending": by_status[R_PENDING] + by_status[R_RUNNING],
         "drafted": len(offer_rows),
-        "sent": sum(1 for offer_id in sent_offers if offer_id in delivered),
-        "scheduled": sum(1 for offer_id in sent_offers if offer_id not in delivered),
+        "sent": sum(1 for offer_id in sent_offers if message_status.get(offer_id) == "sent"),
+        "scheduled": sum(1 for offer_id in sent_offers if message_status.get(offer_id) in ("scheduled", "sending")),
+        "undeliverable": sum(1 for offer_id in sent_offers if message_status.get(offer_id) in ("failed", "suppressed")),
         "blocked_by_rule": statuses["blocked"],
         "escalated": statuses["pending_review"] + statuses["reviewing"],
         "approved_not_executed": statuses["approved"],

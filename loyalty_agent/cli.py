@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -339,6 +340,95 @@ def campaigns_run_due(
     finally:
         agent.close()
     typer.echo(json.dumps({"campaigns": summary.campaigns, "outcomes": dict(summary.outcomes)}, indent=1))
+
+
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=0, max=90, help="Days to live through on the sandbox's test clock "
+                                                         "(0: only put the sandbox on its clock).")] = 14,
+    url: Annotated[str, typer.Option(help="Base URL of the running server the sales are sent to.")] = (
+        "http://127.0.0.1:8000"),
+    seed: Annotated[int, typer.Option(help="The seed the sandbox was generated with (personas).")] = 42,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 8,
+) -> None:
+    """Advance the sandbox's test clock day by day: run the campaigns due that day, let the guests respond
+    (visits and code redemptions with known probabilities) and send their sales as signed webhooks; then
+    print what each campaign's report should find (its true uplift)."""
+    import httpx
+    from sqlmodel import Session, col, select
+
+    from agent.campaigns.run import CampaignRunner
+    from agent.runner import build_agent
+    from api.signatures import sign_pos
+    from db.clock import advance_test_clock, merchant_now, start_test_clock
+    from db.engine import session_scope
+    from db.tables import Campaign
+    from db.types import utcnow
+    from sandbox import simulate as sim
+    from sandbox.restaurant import MERCHANT_ID
+
+    _setup_logging()
+    settings = get_settings()
+    engine = _engine()
+    secret = settings.resolved_pos_webhook_secret()
+    with session_scope(engine) as session:
+        now = start_test_clock(session, MERCHANT_ID, at=sim.CLOCK_START)
+    agent = build_agent(settings, engine, with_vectors=False)
+    guests = sim.load_guests(engine, seed=seed)
+    sent_total = 0
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(concurrency) as pool:
+            for _ in range(days):
+                if now + timedelta(days=1) > utcnow():
+                    typer.echo(f"stopped at {now:%Y-%m-%d %H:%M}Z: the test clock cannot pass real time", err=True)
+                    break
+                CampaignRunner(agent).run_due(MERCHANT_ID)
+                sales = sim.day_sales(engine, guests, sim.held_offers(engine), seed=seed, day_start=now)
+
+                def post(sale: dict[str, Any]) -> str:
+                    body = json.dumps(sale, separators=(",", ":")).encode()
+                    r = client.post("/webhooks/pos", content=body, headers={
+                        "content-type": "application/json", "x-signature": sign_pos(secret, body)})
+                    if r.status_code != 202 and r.json().get("status") != "duplicate":
+                        raise RuntimeError(f"sale {sale['event_id']} refused: {r.status_code} {r.text}")
+                    return str(r.json()["event_id"])
+
+                event_ids = list(pool.map(post, sales))
+                _wait_recorded(engine, event_ids)
+                with session_scope(engine) as session:
+                    if not advance_test_clock(session, MERCHANT_ID, was=now, to=now + timedelta(days=1)):
+                        raise RuntimeError("the test clock was moved by someone else")
+                now += timedelta(days=1)
+                sent_total += len(sales)
+                typer.echo(f"{now - timedelta(days=1):%Y-%m-%d}: {len(sales)} sales, "
+                           f"{sum(1 for s in sales if s['data'].get('discounts'))} with codes")
+    finally:
+        agent.close()
+    with Session(engine) as session:
+        started = session.exec(select(Campaign.id).where(col(Campaign.merchant_id) == MERCHANT_ID,
+                                                         col(Campaign.started_at).is_not(None))).all()
+        now = merchant_now(session, MERCHANT_ID)
+    held = sim.held_offers(engine)
+    truth = [t for cid in started if (t := sim.campaign_truth(engine, guests, held, campaign_id=cid, until=now))]
+    typer.echo(json.dumps({"clock": now.isoformat(), "sales_sent": sent_total, "true_effects": truth}, indent=1))
+
+
+def _wait_recorded(engine: Any, event_ids: list[str], timeout_s: float = 600) -> None:
+    """Until the worker has processed these inbox events (the next day's campaigns see the visits)."""
+    from sqlmodel import Session, col, func, select
+
+    from db.tables import InboxEvent
+
+    deadline = time.monotonic() + timeout_s
+    while event_ids:
+        with Session(engine) as session:
+            open_events = session.exec(select(func.count()).select_from(InboxEvent).where(
+                col(InboxEvent.id).in_(event_ids), col(InboxEvent.status).in_(("queued", "processing")))).one()
+        if not open_events:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{open_events} sales still waiting for the worker after {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 @square_app.command("sync-catalog")

@@ -22,10 +22,11 @@ from agent.context import AgentContext
 from agent.facts import eligible_catalog, local_date
 from agent.retrieval import facts_with_value
 from db import campaigns as lifecycle
-from db.tables import Campaign, Customer, Location
+from db.tables import Campaign, Customer, CustomerContact, Location
 from guardrails.local_time import customer_zone
 from profiles.features import compute_features_batch
 from profiles.fit import load_all_visits, load_visits_for
+from tools.marketing.outbox import consent_refusal
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -83,6 +84,8 @@ def load_guests(
         visits = load_visits_for(session, customer_ids=[c.id for c in customers if c.id is not None])
     features = compute_features_batch(visits, model=ctx.merchant_model(merchant_id), now=now)
     locations = {loc.id: loc for loc in session.exec(select(Location).where(col(Location.merchant_id) == merchant_id))}
+    contacts = {c.customer_id: c for c in session.exec(
+        select(CustomerContact).where(col(CustomerContact.customer_id).in_([c.id for c in customers])))}
     catalog = ctx.catalog(merchant_id)
     guests = []
     for customer in customers:
@@ -91,8 +94,10 @@ def load_guests(
         facts = facts_with_value(customer, locations.get(customer.home_location_id or ""), found)
         zone_name, _own = customer_zone(facts.timezone, ctx.policy.quiet_hours.default_timezone)
         offerable = eligible_catalog(catalog, facts=facts, policy=ctx.policy, today=local_date(now, zone_name))
+        reachable = frozenset(channel for channel in ("sms", "email")
+                              if consent_refusal(customer, contacts.get(customer.id), channel) is None)
         guests.append(GuestSnapshot(customer.id, facts, customer.points, found, customer.home_location_id,
-                                    frozenset(item.sku for item in offerable)))
+                                    reachable, frozenset(item.sku for item in offerable)))
     return guests
 
 

@@ -33,14 +33,16 @@ DOWNGRADE_REVIEW = "a tier downgrade notice always goes to a person"
 @dataclass(frozen=True)
 class GuestSnapshot:
     """A guest as a campaign sees them: pseudonymous facts, loyalty balance, profile features (None: no
-    visit yet), home location, and the items they may be offered at all (allergens, alcohol: the drafter's
-    own pre-filter, agent.facts.eligible_catalog; None = not computed)."""
+    visit yet), home location, the channels a message can reach them on (consent and an address on file: the
+    sender's own test, tools.marketing.outbox.consent_refusal), and the items they may be offered at all
+    (allergens, alcohol: the drafter's own pre-filter, agent.facts.eligible_catalog; None = not computed)."""
 
     customer_id: int
     facts: CustomerFacts
     points: int
     features: ProfileFeatures | None
     home_location_id: str | None
+    reachable: frozenset[str] = frozenset()
     offerable: frozenset[str] | None = None
 
 
@@ -55,12 +57,9 @@ def _no(reason: str) -> Eligibility:
     return Eligibility(False, reason)
 
 
-def reachable_channels(facts: CustomerFacts, channel: str) -> list[str]:
-    """Channels this guest agreed to, limited to the campaign's channel (`auto`: any)."""
-    if facts.opted_out:
-        return []
-    consented = [c for c, ok in (("sms", facts.consent_sms), ("email", facts.consent_email)) if ok]
-    return consented if channel == "auto" else [c for c in consented if c == channel]
+def reachable_channels(guest: GuestSnapshot, channel: str) -> list[str]:
+    """Channels a message reaches this guest on, limited to the campaign's channel (`auto`: any), SMS first."""
+    return [c for c in ("sms", "email") if c in guest.reachable and channel in ("auto", c)]
 
 
 def earned_tier(spend_12m_cents: int) -> str:
@@ -84,9 +83,9 @@ def check(
     now: datetime,
 ) -> Eligibility:
     """Whether `guest` belongs to the campaign's audience now, and the brief of their decision if so."""
-    channels = reachable_channels(guest.facts, channel)
+    channels = reachable_channels(guest, channel)
     if not channels:
-        return _no("no consented channel" + ("" if channel == "auto" else f" ({channel})"))
+        return _no("no channel to reach them" + ("" if channel == "auto" else f" ({channel})"))
     filtered = _filters(rule, guest)
     if filtered is not None:
         return _no(filtered)
@@ -98,7 +97,8 @@ def check(
     brief = CampaignBrief.model_validate({
         "campaign_id": campaign_id,
         "kind": kind,
-        "channel": None if channel == "auto" else channel,
+        # The drafter may only use channels that reach the guest (one left: that one).
+        "channel": channels[0] if len(channels) == 1 else None,
         "reason": reason[:500],
         **extra,
     })

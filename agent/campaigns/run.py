@@ -28,7 +28,7 @@ from sqlmodel import Session, col, func, select
 from agent.campaigns import audience as audiences
 from agent.campaigns import batch
 from agent.campaigns.eligibility import GuestSnapshot, check, reachable_channels
-from agent.campaigns.service import context_at, ensure_automatic
+from agent.campaigns.service import ensure_automatic
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
 from agent.facts import jsonable, offer_id_for
@@ -73,7 +73,7 @@ class CampaignRunner:
         summary = RunSummary()
         if automatic:
             ensure_automatic(self.agent.ctx, merchant_id=merchant_id)
-        ctx, now = context_at(self.agent.ctx, merchant_id)
+        ctx, now = self.agent.ctx.on_merchant_clock(merchant_id)
         self.resume_accepted(ctx, merchant_id)
         for campaign_id in lifecycle.due_campaign_ids(self.engine, merchant_id=merchant_id, now=now):
             claim = lifecycle.claim(self.engine, campaign_id, now=now, runner=self.runner_id, lease_s=self.lease_s)
@@ -225,7 +225,7 @@ class CampaignRunner:
         zone_name, _own = customer_zone(guest.facts.timezone, ctx.policy.quiet_hours.default_timezone)
         send_at = next_allowed_send_time(now.astimezone(UTC), zone_name, ctx.policy.quiet_hours)
         closed = {}
-        for channel in reachable_channels(guest.facts, campaign.channel):
+        for channel in reachable_channels(guest, campaign.channel):
             violations, _counts = fatigue_violations(history, send_at=send_at, channel=channel,
                                                      policy=ctx.policy.fatigue)
             if not violations:

@@ -9,7 +9,6 @@ approval resets it (db.campaigns.update_plan); an approval names the version it 
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 from datetime import datetime
 from statistics import fmean
 from typing import Any
@@ -25,7 +24,6 @@ from agent.pricing import margin_after_discount
 from agent.recheck import evaluate_now
 from agent.retrieval import build_draft_input, read_tool_context
 from db import campaigns as lifecycle
-from db.clock import has_test_clock, merchant_now
 from db.engine import session_scope
 from db.tables import Campaign
 
@@ -43,14 +41,6 @@ class CampaignNotFound(LookupError):
 
 class CampaignConflict(RuntimeError):
     """The campaign is not in a state that allows this (409): running, completed, or changed meanwhile."""
-
-
-def context_at(ctx: AgentContext, merchant_id: str) -> tuple[AgentContext, datetime]:
-    """The agent context on the merchant's clock (a test clock pins `now`), and that `now`."""
-    with Session(ctx.engine) as session:
-        now = merchant_now(session, merchant_id, real_now=ctx.now())
-        pinned = has_test_clock(session, merchant_id)
-    return (replace(ctx, clock=lambda: now) if pinned else ctx), now
 
 
 def spec_of(campaign: Campaign) -> CampaignSpec:
@@ -153,7 +143,7 @@ def get(ctx: AgentContext, campaign_id: str, *, merchant_id: str) -> Campaign:
 
 def preview(ctx: AgentContext, campaign: Campaign) -> dict[str, Any]:
     """What approving would do, at the merchant's clock: sizes, sample drafts with verdicts, cost."""
-    ctx, now = context_at(ctx, campaign.merchant_id)
+    ctx, now = ctx.on_merchant_clock(campaign.merchant_id)
     with Session(ctx.engine) as session:
         plan = audiences.plan(ctx, session, campaign, now=now)
     treatment = sorted(plan.arm(lifecycle.TREATMENT), key=lambda m: m.bucket)
@@ -243,7 +233,7 @@ def automatic_key(kind: str, now: datetime) -> str:
 def ensure_automatic(ctx: AgentContext, *, merchant_id: str) -> list[str]:
     """Create and approve (by the policy) this period's campaign of every kind the policy runs on its own;
     returns the ids created. Idempotent: one per kind and period (unique key), whatever the runners."""
-    ctx, now = context_at(ctx, merchant_id)
+    ctx, now = ctx.on_merchant_clock(merchant_id)
     created = []
     for kind in ctx.policy.campaigns.automatic:
         key = automatic_key(kind, now)

@@ -115,7 +115,7 @@ def test_eligibility_and_fatigue_are_checked_again_at_send(world: World) -> None
     world.run_due(Meddler(world.agent, batch_size=500))
     by_customer = {r.customer_id: r for r in world.recipients(campaign.id)}
     assert by_customer[touched["opted"]].status == lifecycle.R_INELIGIBLE
-    assert "at send time: no consented channel" in (by_customer[touched["opted"]].reason or "")
+    assert "at send time: no channel to reach them" in (by_customer[touched["opted"]].reason or "")
     assert by_customer[touched["fatigued"]].status == lifecycle.R_SKIPPED_FATIGUE
     assert "another message 20.0 h from this one" in (by_customer[touched["fatigued"]].reason or "")
     assert {o.customer_id for o in world.offers(campaign.id)}.isdisjoint(touched.values())

@@ -40,7 +40,8 @@ def guest(f: ProfileFeatures | None, *, sms: bool = True, email: bool = False, o
           offerable: frozenset[str] | None = None) -> GuestSnapshot:
     facts = CustomerFacts(pseudonym="p_1", tier=tier, consent_sms=sms, consent_email=email, opted_out=opted_out,
                           birthday=birthday, spend_12m_cents=f.spend_12m_cents if f else 0)
-    return GuestSnapshot(1, facts, points, f, "loc_1", offerable)
+    reachable = frozenset(c for c, ok in (("sms", sms), ("email", email)) if ok and not opted_out)
+    return GuestSnapshot(1, facts, points, f, "loc_1", reachable, offerable)
 
 
 def run(kind: str, g: GuestSnapshot, rule: AudienceRule | None = None, channel: str = "auto"):  # type: ignore[no-untyped-def]
@@ -76,13 +77,16 @@ def test_next_visit_skips_an_item_the_guest_may_not_be_offered() -> None:
     assert "can be offered to them" in run("next_visit", guest(f, offerable=frozenset())).reason
 
 
-def test_no_consented_channel_means_not_eligible_whatever_the_trigger() -> None:
+def test_no_channel_to_reach_the_guest_means_not_eligible_whatever_the_trigger() -> None:
     f = features(history(every=21, n=8, last_days_ago=19))
-    assert run("next_visit", guest(f, sms=False)).reason == "no consented channel"
-    assert run("next_visit", guest(f, opted_out=True)).reason == "no consented channel"
-    assert run("next_visit", guest(f, sms=True), channel="email").reason == "no consented channel (email)"
-    assert reachable_channels(guest(f, sms=True, email=True).facts, "auto") == ["sms", "email"]
-    assert run("next_visit", guest(f, email=True, sms=False), channel="email").brief.channel == "email"  # type: ignore[union-attr]
+    assert run("next_visit", guest(f, sms=False)).reason == "no channel to reach them"
+    assert run("next_visit", guest(f, opted_out=True)).reason == "no channel to reach them"
+    assert run("next_visit", guest(f, sms=True), channel="email").reason == "no channel to reach them (email)"
+    both = guest(f, sms=True, email=True)
+    assert reachable_channels(both, "auto") == ["sms", "email"] and reachable_channels(both, "email") == ["email"]
+    assert run("next_visit", both).brief.channel is None  # type: ignore[union-attr]
+    # One channel left: the drafter is held to it.
+    assert run("next_visit", guest(f, email=True, sms=False)).brief.channel == "email"  # type: ignore[union-attr]
 
 
 def test_win_back_at_the_churn_threshold_for_regulars_only() -> None:
