@@ -15,7 +15,7 @@ Reported per event: model calls, tokens (messages + tool schemas of every reques
 ~4 characters/token estimate for both designs), wall time of the run (the ReAct agent is built per
 guest before the timed region).
 
-    python -m benchmarks.decision [--customers 400] [--events 60] [--model-events 25]
+    python -m benchmarks.decision [--customers 400] [--events 60] [--model-events 25] [--postgres] [--profile]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def main() -> None:
     p.add_argument("--events", type=int, default=60)
     p.add_argument("--model-events", type=int, default=25, help="part B events (0: skip part B)")
     p.add_argument("--profile", action="store_true", help="print where part A's decision time goes (cProfile)")
+    p.add_argument("--postgres", action="store_true", help="part A on a throwaway PostgreSQL database "
+                   "(BENCH_DATABASE_URL or TEST_DATABASE_URL) with the Postgres checkpointer, not SQLite")
     args = p.parse_args()
 
     from agent.checkpointer import make_checkpointer
@@ -85,7 +87,16 @@ def main() -> None:
     from vectorstore.factory import get_vector_store
 
     tmp = Path(tempfile.mkdtemp(prefix="decision-bench-"))
-    settings = Settings(data_dir=tmp, pos_webhook_secret="x", pseudonym_secret="y")
+    database_url, drop = "", None
+    if args.postgres:
+        import atexit
+        import os
+
+        from benchmarks.load import pg_database
+
+        database_url, drop = pg_database(os.environ.get("BENCH_DATABASE_URL") or os.environ["TEST_DATABASE_URL"])
+        atexit.register(drop)
+    settings = Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x", pseudonym_secret="y")
     migrate(settings.database_url)
     engine = get_engine(settings.database_url)
     t0 = time.perf_counter()
@@ -150,7 +161,7 @@ def main() -> None:
         stats.sort_stats("tottime").print_stats(25)
     overhead = [a - b for a, b in zip(totals, model_part, strict=True)]
     indexer.flush()
-    print(f"\nA. event -> decision, offline drafter, {len(totals)} events "
+    print(f"\nA. event -> decision, offline drafter, {engine.dialect.name}, {len(totals)} events "
           f"(outcomes: {dict((o, outcomes.count(o)) for o in set(outcomes))})")
     print(f"   latency p50 {pct(totals, 50):.1f} ms, p95 {pct(totals, 95):.1f} ms  (goal p95 < 50 ms)")
     print(f"   drafter p50 {pct(model_part, 50):.2f} ms; non-model overhead p50 {pct(overhead, 50):.1f} ms, "
