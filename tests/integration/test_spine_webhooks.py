@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from tests.integration.conftest import Live, ServerThread, add_minimal_merchant,
 
 def sale(event_id: str = "evt_1", txn: str = "txn_1", customer: str | None = "cust_456", **data: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "event": "sale.completed", "event_id": event_id, "created_at": "2026-01-15T14:30:00Z",
+        "event": "sale.completed", "event_id": event_id, "created_at": datetime.now(UTC).isoformat(),
         "data": {"id": txn, "location_id": "loc_1", "customer_id": customer,
                  "line_items": [{"sku": "SALMON-ENTREE", "name": "Grilled Salmon", "quantity": 1, "price": 24.00}],
                  "total_money": {"amount": 2400, "currency": "USD"}},
