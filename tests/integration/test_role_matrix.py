@@ -74,6 +74,13 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/threads/{thread_id}/state"): key("marketer", "manager"),
     ("POST", "/threads/{thread_id}/runs"): key("marketer", "manager"),
     ("POST", "/threads/{thread_id}/runs/stream"): key("marketer", "manager"),
+    ("POST", "/campaigns"): key("marketer"),
+    ("PATCH", "/campaigns/{campaign_id}"): key("marketer", "manager"),
+    ("POST", "/campaigns/{campaign_id}/approve"): key("manager"),
+    ("POST", "/campaigns/{campaign_id}/cancel"): key("manager"),
+    ("GET", "/campaigns/{campaign_id}"): key("marketer", "manager"),
+    ("GET", "/campaigns/{campaign_id}/report"): key("marketer", "manager"),
+    ("GET", "/campaigns/{campaign_id}/report.png"): key("marketer", "manager"),
     # Pages.
     ("GET", "/ui"): PUBLIC,  # sends you to your page or to the login
     ("GET", "/ui/"): PUBLIC,
@@ -145,7 +152,8 @@ def _path_values(w: ReviewWorld) -> dict[str, str]:
         assert offer is not None and offer.event_id
         customer = s.exec(select(Customer).where(Customer.id == offer.customer_id)).one()
     return {"offer_id": offer.id, "thread_id": offer.event_id, "event_id": offer.event_id,
-            "customer_id": customer.pos_customer_id, "path": "ui.css"}
+            "customer_id": customer.pos_customer_id, "path": "ui.css",
+            "campaign_id": "cmp_none"}  # past roles, a missing campaign is a 404: allowed, nothing runs
 
 
 def _login(w: ReviewWorld, role: str) -> tuple[httpx.Client, str]:
@@ -163,6 +171,8 @@ def _login(w: ReviewWorld, role: str) -> tuple[httpx.Client, str]:
 def _probe(client: httpx.Client, method: str, url: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
     if method == "GET":
         return client.get(url, headers=headers)
+    if method == "PATCH":
+        return client.patch(url, json={}, headers=headers)
     if url.startswith("/ui/") and not url.endswith("/check"):
         return client.post(url, data={"csrf_token": (headers or {}).get("x-csrf-token", "")}, headers=headers)
     return client.post(url, json={}, headers=headers)
