@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from agent.audit_trail import audit
 from agent.context import AgentContext
@@ -35,14 +35,14 @@ from agent.state import OfferState, decision_features
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
-from db.tables import PosTransaction, TransactionLine
+from db.tables import Offer, PosTransaction, TransactionLine
 
 # --------------------------------------------------------------------------------------------- nodes
 
 
 def load_transaction(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
-    with Session(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:  # the audit row commits with the node's reads, one transaction
         txn = session.get(PosTransaction, state["transaction_id"])
         if txn is None or txn.customer_id is None:
             raise ValueError(f"transaction {state['transaction_id']} missing or anonymous")
@@ -57,7 +57,8 @@ def load_transaction(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
             "occurred_at": txn.occurred_at.isoformat(),
             "late": late,
         }
-    audit(ctx, state, "load_transaction", summary, inputs={"transaction_id": state["transaction_id"]})
+        audit(ctx, state, "load_transaction", summary, inputs={"transaction_id": state["transaction_id"]},
+              session=session)
     return {**out, "late": late, "steps": ["load_transaction"]}
 
 
@@ -110,10 +111,10 @@ def draft_offer(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, 
     meta = result.meta
     offer = result.offer
     offer_id: str | None = None
-    if offer.make_offer:
-        offer_id = offer_id_for(state["event_id"])
-        with session_scope(ctx.engine) as session:
-            offers.save_draft(
+    with session_scope(ctx.engine) as session:  # the draft row and its audit row in one transaction
+        if offer.make_offer:
+            offer_id = offer_id_for(state["event_id"])
+            saved = offers.save_draft(
                 session,
                 offer_id=offer_id,
                 merchant_id=state["merchant_id"],
@@ -125,24 +126,31 @@ def draft_offer(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, 
                 prompt_version=result.prompt_version,
                 fallback_reason=result.fallback_reason,
             )
-    audit(
-        ctx,
-        state,
-        "draft_offer",
-        {
-            "make_offer": offer.make_offer,
-            "strategy": offer.strategy,
-            "offer_type": offer.offer_type,
-            "sku": offer.sku,
-            "rationale": offer.rationale,
-            "confidence": offer.confidence,
-            **meta,
-        },
-        offer_id=offer_id,
-        inputs=state["draft_input"],
-        model=result.model,
-        prompt_version=result.prompt_version,
-    )
+            if not saved:
+                # A re-run after a crash between this node's commit and its checkpoint: the offer has moved
+                # on, so the decision keeps the draft it recorded (a model may well draft otherwise now).
+                row = session.get(Offer, offer_id)
+                assert row is not None
+                offer = offers.draft_from_row(row)
+        audit(
+            ctx,
+            state,
+            "draft_offer",
+            {
+                "make_offer": offer.make_offer,
+                "strategy": offer.strategy,
+                "offer_type": offer.offer_type,
+                "sku": offer.sku,
+                "rationale": offer.rationale,
+                "confidence": offer.confidence,
+                **meta,
+            },
+            offer_id=offer_id,
+            inputs=state["draft_input"],
+            model=result.model,
+            prompt_version=result.prompt_version,
+            session=session,
+        )
     return {"draft": jsonable(offer), "draft_meta": meta, "offer_id": offer_id, "steps": ["draft_offer"]}
 
 
