@@ -242,35 +242,27 @@ def add_recipients(session: Session, campaign_id: str, planned: Sequence[Planned
 
 def claim_recipients(engine: Engine, campaign_id: str, *, limit: int, lease_s: float) -> list[CampaignRecipient]:
     """Up to `limit` treatment recipients to decide now: pending ones, and running ones whose lease expired
-    (their decision's thread resumes where it stopped). Each is moved to `running` by compare-and-set."""
+    (their decision's thread resumes where it stopped). One compare-and-set UPDATE moves them to `running`;
+    a recipient another runner claimed meanwhile is not in it."""
     now = utcnow()
+    claimable = (col(CampaignRecipient.status) == R_PENDING) | (
+        (col(CampaignRecipient.status) == R_RUNNING) & (col(CampaignRecipient.locked_until) < now))
     with Session(engine, expire_on_commit=False) as session:
         candidates = session.exec(
             select(CampaignRecipient)
-            .where(
-                col(CampaignRecipient.campaign_id) == campaign_id,
-                (col(CampaignRecipient.status) == R_PENDING)
-                | ((col(CampaignRecipient.status) == R_RUNNING) & (col(CampaignRecipient.locked_until) < now)),
-            )
+            .where(col(CampaignRecipient.campaign_id) == campaign_id, claimable)
             .order_by(col(CampaignRecipient.id))
             .limit(limit)
         ).all()
-        claimed = []
-        for row in candidates:
-            result = session.execute(
-                update(CampaignRecipient)
-                .where(col(CampaignRecipient.id) == row.id, col(CampaignRecipient.status) == row.status,
-                       _same(CampaignRecipient.locked_until, row.locked_until))
-                .values(status=R_RUNNING, locked_until=now + timedelta(seconds=lease_s))
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row)
+        claimed = set(session.execute(
+            update(CampaignRecipient)
+            .where(col(CampaignRecipient.id).in_([r.id for r in candidates]), claimable)
+            .values(status=R_RUNNING, locked_until=now + timedelta(seconds=lease_s))
+            .returning(col(CampaignRecipient.id))
+            .execution_options(synchronize_session=False)
+        ).scalars())
         session.commit()
-    return claimed
-
-
-def _same(column: Any, value: Any) -> Any:
-    return col(column).is_(None) if value is None else col(column) == value
+    return [r for r in candidates if r.id in claimed]
 
 
 def settle(session: Session, recipient_id: int, *, to: str, reason: str | None = None,
@@ -282,6 +274,7 @@ def settle(session: Session, recipient_id: int, *, to: str, reason: str | None =
         update(CampaignRecipient)
         .where(col(CampaignRecipient.id) == recipient_id, col(CampaignRecipient.status) == R_RUNNING)
         .values(status=to, reason=reason, offer_id=offer_id, decided_at=at or utcnow(), locked_until=None)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -16,6 +16,10 @@ Row life cycle (`offer.status`):
                                                |                              (new escalation) pending_review
                                                | POS down while executing ------------> approved
 
+A campaign's batch (agent/campaigns/batch.py) drafts and checks thousands of guests in memory and writes each
+row once, already in the status its verdicts give (`save_checked`: approved | pending_review | blocked); from
+there the row lives the same life.
+
 `approved` also covers a decision whose execution was handed to the worker (POS down): the worker
 resumes `execute`, which re-checks every rule first and may still end `blocked` or `pending_review`.
 While a row is `reviewing`, `reviewing_until` is the end of the reviewer's lease: a process that
@@ -165,6 +169,37 @@ def save_draft(
     session.add(row)
     session.flush()
     return True
+
+
+def save_checked(
+    session: Session,
+    *,
+    offer_id: str,
+    merchant_id: str,
+    customer_id: int,
+    event_id: str,
+    campaign_id: str,
+    draft: OfferDraft,
+    model: str | None,
+    prompt_version: str | None,
+    fallback_reason: str | None,
+    status: str,
+    verdict: str,
+    verdicts: list[dict[str, Any]],
+    offer_value_cents: int,
+    send_at: datetime | None,
+) -> Offer:
+    """Create a campaign decision's row already checked: -> approved | pending_review | blocked. Added to the
+    session, not flushed (a batch flushes once). The caller makes sure the row does not exist yet."""
+    if status not in (APPROVED, PENDING_REVIEW, BLOCKED):
+        raise ValueError(f"a checked draft cannot start as {status!r}")
+    row = Offer(id=offer_id, merchant_id=merchant_id, customer_id=customer_id, event_id=event_id,
+                transaction_id=None, campaign_id=campaign_id, trigger="campaign", status=status,
+                model=model, prompt_version=prompt_version, fallback_reason=fallback_reason, verdict=verdict,
+                verdicts=verdicts, offer_value_cents=offer_value_cents, scheduled_for=send_at,
+                **draft_columns(draft))
+    session.add(row)
+    return row
 
 
 def record_verdicts(

@@ -89,10 +89,25 @@ def _show_ask(report: SuiteReport, args: argparse.Namespace) -> None:
     print_ask(report, verbose=args.verbose)
 
 
+def _run_campaigns(args: argparse.Namespace) -> SuiteReport:
+    from evals.campaigns.suite import run_campaigns
+
+    return run_campaigns(categories=frozenset(args.category or ()), case_ids=frozenset(args.case or ()),
+                         disabled_rules=frozenset(args.disable_rule or ()))
+
+
+def _show_campaigns(report: SuiteReport, args: argparse.Namespace) -> None:
+    from evals.campaigns.suite import print_campaigns
+
+    print_campaigns(report, verbose=args.verbose)
+
+
 SUITES: dict[str, Suite] = {
     "offers": Suite(_run_offers, _show_offers, "offer decisions: worlds through the real graph"),
     "ask": Suite(_run_ask, _show_ask, "associate Q&A: offline, scripted model, adversarial model"),
     "segments": Suite(_run_segments, _show_segments, "segment search precision@10: hybrid vs BM25 vs dense"),
+    "campaigns": Suite(_run_campaigns, _show_campaigns, "campaigns: eligibility, shared fatigue, holdout, quiet "
+                       "hours, downgrade review, through the real campaign path"),
 }
 
 

@@ -6,8 +6,8 @@ chunk of guests this module reads the facts in bulk (customers, locations, conta
 purchased items: a few queries per chunk) and then runs, guest by guest and in memory, exactly what the
 graph's `retrieve_context`, `draft_offer` and `check_guardrails` nodes run: `assemble_draft_input` (the one
 function every drafter input comes from), the configured drafter, and the guardrail engine on a
-`GuardrailContext` of facts read now. Drafts, verdicts and the nodes' audit rows are written in one
-transaction per chunk, through the offer lifecycle (db/offers.py).
+`GuardrailContext` of facts read now. Drafts with their verdicts (db.offers.save_checked) and the nodes'
+audit rows are written in one transaction per chunk.
 
 What happens next is the graph's, not this module's: each decision that passed or escalated becomes a thread
 of the offer graph seeded after `check_guardrails` (agent.campaigns.run), so `execute` re-checks every rule
@@ -155,46 +155,44 @@ def decide(
 
 
 def record(ctx: AgentContext, session: Session, decision: Decision, *, merchant_id: str) -> str | None:
-    """Write one decision's draft row, verdicts and the audit rows of the nodes it stands for; returns the
-    offer status it reached (None: no offer drafted)."""
+    """Add one decision's offer row (already in the status its verdicts give: db.offers.save_checked) and the
+    audit rows of the nodes it stands for; returns that status (None: no offer drafted). Nothing is flushed:
+    the chunk writes once."""
     state = decision.state(merchant_id)
-    brief, offer = decision.brief, decision.result.offer
-    audit(ctx, state, "load_recipient", {"campaign_id": brief.campaign_id, "kind": brief.kind,  # type: ignore[arg-type]
-                                         "trigger": brief.trigger, "sku": brief.sku, "reason": brief.reason},
-          session=session, offer_id=None, inputs={"customer_id": decision.guest.customer_id})
-    audit(ctx, state, "retrieve_context",  # type: ignore[arg-type]
-          {"eligible_items": len(decision.inp.eligible_catalog), "complements": 0,
-           "offers_last_30d": decision.inp.offer_history.offers_last_30d,
-           "has_staff_notes": decision.inp.staff_notes_pseudonymized is not None},
-          session=session, offer_id=None, inputs=jsonable(decision.inp))
-    meta = decision.result.meta
+    brief, offer, result = decision.brief, decision.result.offer, decision.result
+    draft_input = jsonable(decision.inp)
     offer_id = decision.offer_id if offer.make_offer else None
-    if offer_id is not None:
-        offers.save_draft(session, offer_id=offer_id, merchant_id=merchant_id, customer_id=decision.guest.customer_id,
-                          event_id=decision.event_id, transaction_id=None, campaign_id=brief.campaign_id, draft=offer,
-                          model=decision.result.model, prompt_version=decision.result.prompt_version,
-                          fallback_reason=decision.result.fallback_reason)
-    audit(ctx, state, "draft_offer",  # type: ignore[arg-type]
-          {"make_offer": offer.make_offer, "strategy": offer.strategy, "offer_type": offer.offer_type, "sku": offer.sku,
-           "rationale": offer.rationale, "confidence": offer.confidence, **meta},
-          session=session, offer_id=offer_id, model=decision.result.model,
-          prompt_version=decision.result.prompt_version, inputs=jsonable(decision.inp))
-    if offer_id is None or decision.report is None:
-        audit(ctx, state, "record", {"outcome": "no_offer", "verdict": None,  # type: ignore[arg-type]
-                                     "fallback_reason": decision.result.fallback_reason}, session=session)
-        return None
+
+    def node(name: str, outputs: dict[str, Any], **kw: Any) -> None:
+        audit(ctx, state, name, outputs, session=session, **kw)  # type: ignore[arg-type]
+
+    node("load_recipient", {"campaign_id": brief.campaign_id, "kind": brief.kind, "trigger": brief.trigger,
+                            "sku": brief.sku, "reason": brief.reason},
+         offer_id=None, inputs={"customer_id": decision.guest.customer_id})
+    node("retrieve_context", {"eligible_items": len(decision.inp.eligible_catalog), "complements": 0,
+                              "offers_last_30d": decision.inp.offer_history.offers_last_30d,
+                              "has_staff_notes": decision.inp.staff_notes_pseudonymized is not None},
+         offer_id=None, inputs=draft_input)
+    node("draft_offer", {"make_offer": offer.make_offer, "strategy": offer.strategy, "offer_type": offer.offer_type,
+                         "sku": offer.sku, "rationale": offer.rationale, "confidence": offer.confidence,
+                         **result.meta},
+         offer_id=offer_id, model=result.model, prompt_version=result.prompt_version, inputs=draft_input)
     report = decision.report
+    if offer_id is None or report is None:
+        node("record", {"outcome": "no_offer", "verdict": None, "fallback_reason": result.fallback_reason})
+        return None
     verdicts = [r.model_dump(mode="json") for r in report.results]
     status = (offers.BLOCKED if report.verdict == "block"
               else offers.APPROVED if approved(state) else offers.PENDING_REVIEW)  # type: ignore[arg-type]
-    offers.record_verdicts(session, offer_id, to=status, verdict=report.verdict, verdicts=verdicts,
-                           offer_value_cents=decision.offer_value_cents, send_at=report.send_at)
-    audit(ctx, state, "check_guardrails",  # type: ignore[arg-type]
-          {"verdict": report.verdict, "blocking": [r.rule for r in report.blocking],
-           "escalating": [r.rule for r in report.escalating],
-           "send_at": report.send_at.isoformat() if report.send_at else None},
-          session=session, verdicts=verdicts, inputs=jsonable(offer))
+    offers.save_checked(session, offer_id=offer_id, merchant_id=merchant_id, customer_id=decision.guest.customer_id,
+                        event_id=decision.event_id, campaign_id=brief.campaign_id, draft=offer, model=result.model,
+                        prompt_version=result.prompt_version, fallback_reason=result.fallback_reason, status=status,
+                        verdict=report.verdict, verdicts=verdicts, offer_value_cents=decision.offer_value_cents,
+                        send_at=report.send_at)
+    node("check_guardrails", {"verdict": report.verdict, "blocking": [r.rule for r in report.blocking],
+                              "escalating": [r.rule for r in report.escalating],
+                              "send_at": report.send_at.isoformat() if report.send_at else None},
+         verdicts=verdicts, inputs=jsonable(offer))
     if status == offers.BLOCKED:
-        audit(ctx, state, "record", {"outcome": "blocked", "verdict": report.verdict,  # type: ignore[arg-type]
-                                     "fallback_reason": decision.result.fallback_reason}, session=session)
+        node("record", {"outcome": "blocked", "verdict": report.verdict, "fallback_reason": result.fallback_reason})
     return status

@@ -38,6 +38,7 @@ from db import campaigns as lifecycle
 from db import offers
 from db.engine import session_scope
 from db.tables import Campaign, CampaignRecipient, Offer
+from db.types import utcnow
 from guardrails.fatigue import fatigue_violations
 from guardrails.local_time import customer_zone, next_allowed_send_time
 
@@ -97,8 +98,7 @@ class CampaignRunner:
                 select(func.count()).select_from(CampaignRecipient)
                 .where(col(CampaignRecipient.campaign_id) == campaign_id)
             ).one()
-        if not planned:
-            self._plan(ctx, campaign)
+        known = self._plan(ctx, campaign) if not planned else None
         total, done = lifecycle.treatment_progress(self.engine, campaign_id)
         if progress is not None:
             progress(campaign_id, done, total)
@@ -106,7 +106,7 @@ class CampaignRunner:
             batch = lifecycle.claim_recipients(self.engine, campaign_id, limit=self.batch_size, lease_s=self.lease_s)
             if not batch:
                 break
-            for outcome in self._decide_chunk(ctx, campaign, batch):
+            for outcome in self._decide_chunk(ctx, campaign, batch, known):
                 summary.outcomes[outcome] += 1
                 done += 1
             if progress is not None:
@@ -116,9 +116,11 @@ class CampaignRunner:
                 return
         lifecycle.complete(self.engine, campaign_id, runner=self.runner_id, at=ctx.now())
 
-    def _plan(self, ctx: AgentContext, campaign: Campaign) -> None:
-        """The eligible audience at the campaign's start, split into arms and written once."""
+    def _plan(self, ctx: AgentContext, campaign: Campaign) -> audiences.KnownFeatures:
+        """The eligible audience at the campaign's start, split into arms and written once; returns the
+        features it was judged on (the send-time re-check recomputes only those of guests seen since)."""
         assert campaign.started_at is not None
+        read_at = utcnow()
         with session_scope(self.engine) as session:
             plan = audiences.plan(ctx, session, campaign, now=campaign.started_at)
             rows = [
@@ -127,36 +129,40 @@ class CampaignRunner:
             ]
             added = lifecycle.add_recipients(session, campaign.id, rows, at=campaign.started_at)
         log.info("campaign %s: %d recipients planned (%d candidates)", campaign.id, added, plan.candidates)
+        return audiences.KnownFeatures({m.guest.customer_id: m.guest.features for m in plan.members}, read_at)
 
-    def _guests(self, ctx: AgentContext, campaign: Campaign, customer_ids: list[int]) -> dict[int, GuestSnapshot]:
+    def _guests(self, ctx: AgentContext, campaign: Campaign, customer_ids: list[int],
+                known: audiences.KnownFeatures | None) -> dict[int, GuestSnapshot]:
         with Session(self.engine) as session:
             guests = audiences.load_guests(ctx, session, merchant_id=campaign.merchant_id,
-                                           customer_ids=customer_ids, now=ctx.now())
+                                           customer_ids=customer_ids, now=ctx.now(), known=known)
         return {g.customer_id: g for g in guests}
 
-    def _decide_chunk(self, ctx: AgentContext, campaign: Campaign, chunk: list[CampaignRecipient]) -> list[str]:
-        """Re-check, draft and check a chunk in memory (agent.campaigns.batch), write it in one transaction,
-        then hand every decision that passed or escalated to its offer-graph thread (execute or review)."""
-        guests = self._guests(ctx, campaign, [r.customer_id for r in chunk])
+    def _decide_chunk(self, ctx: AgentContext, campaign: Campaign, chunk: list[CampaignRecipient],
+                      known: audiences.KnownFeatures | None = None) -> list[str]:
+        """Re-check (guests as they are now; features recomputed for guests with a sale since planning),
+        draft and check a chunk in memory (agent.campaigns.batch), write it in one transaction, then hand every
+        decision that passed or escalated to its offer-graph thread (execute or review)."""
+        guests = self._guests(ctx, campaign, [r.customer_id for r in chunk], known)
         rule = Audience.model_validate(campaign.audience).filters
         with Session(self.engine) as session:
             facts = batch.ChunkFacts.load(ctx, session, [r.customer_id for r in chunk])
-            existing = {o.id: o for o in session.exec(
-                select(Offer).where(col(Offer.id).in_([offer_id_for(r.event_id) for r in chunk]))).all()}
+            existing = set(session.exec(
+                select(Offer.id).where(col(Offer.id).in_([offer_id_for(r.event_id) for r in chunk]))).all())
         notes = bool(getattr(ctx.drafter, "reads_staff_notes", True))
         outcomes: list[str] = []
+        settled: list[tuple[int, str, str | None, str | None]] = []  # recipient, status, reason, offer id
         threads: list[tuple[CampaignRecipient, dict[str, Any] | None]] = []
         with session_scope(self.engine) as session:
             for recipient in chunk:
                 assert recipient.id is not None
-                row = existing.get(offer_id_for(recipient.event_id))
-                if row is not None and row.status != offers.DRAFTED:
+                if offer_id_for(recipient.event_id) in existing:
                     threads.append((recipient, None))  # decided before a crash: its thread (or row) goes on
                     continue
                 guest = guests.get(recipient.customer_id)
                 skip = self._skip(ctx, campaign, rule, guest, facts)
                 if skip is not None:
-                    lifecycle.settle(session, recipient.id, to=skip[0], reason=skip[1], at=ctx.now())
+                    settled.append((recipient.id, skip[0], skip[1], None))
                     outcomes.append(skip[0])
                     continue
                 assert guest is not None
@@ -167,15 +173,16 @@ class CampaignRunner:
                                         guest=guest, brief=verdict.brief, facts=facts, notes=notes)
                 status = batch.record(ctx, session, decision, merchant_id=campaign.merchant_id)
                 if status is None:
-                    lifecycle.settle(session, recipient.id, to=lifecycle.R_NO_OFFER,
-                                     reason=decision.result.offer.rationale[:500], at=ctx.now())
+                    settled.append((recipient.id, lifecycle.R_NO_OFFER, decision.result.offer.rationale[:500], None))
                     outcomes.append("no_offer")
                 elif status == offers.BLOCKED:
-                    lifecycle.settle(session, recipient.id, to=lifecycle.R_DECIDED, reason="blocked",
-                                     offer_id=decision.offer_id, at=ctx.now())
+                    settled.append((recipient.id, lifecycle.R_DECIDED, "blocked", decision.offer_id))
                     outcomes.append("blocked")
                 else:
                     threads.append((recipient, decision.state(campaign.merchant_id)))
+            session.flush()  # the chunk's drafts and audit rows, written together
+            for recipient_id, status, reason, offer_id in settled:
+                lifecycle.settle(session, recipient_id, to=status, reason=reason, offer_id=offer_id, at=ctx.now())
         for recipient, state in threads:
             outcomes.append(self._continue(ctx, recipient, state))
         return outcomes

@@ -101,7 +101,7 @@ def test_eligibility_and_fatigue_are_checked_again_at_send(world: World) -> None
     touched: dict[str, int] = {}
 
     class Meddler(CampaignRunner):
-        def _decide_chunk(self, ctx: Any, c: Campaign, chunk: list[CampaignRecipient]) -> list[str]:
+        def _decide_chunk(self, ctx: Any, c: Campaign, chunk: list[CampaignRecipient], known: Any = None) -> list[str]:
             # Between the split and the decision: one guest opts out, another got a real-time offer yesterday.
             opted, fatigued = chunk[0].customer_id, chunk[1].customer_id
             touched.update(opted=opted, fatigued=fatigued)
@@ -110,7 +110,7 @@ def test_eligibility_and_fatigue_are_checked_again_at_send(world: World) -> None
                 s.add(Offer(id="off_realtime", merchant_id=MERCHANT, customer_id=fatigued, event_id="evt_rt",
                             trigger="transaction", status=offers.SENT, offer_type="percent_off_item", channel="sms",
                             scheduled_for=CLOCK - timedelta(hours=20), created_at=CLOCK - timedelta(hours=20)))
-            return super()._decide_chunk(ctx, c, chunk)
+            return super()._decide_chunk(ctx, c, chunk, known)
 
     world.run_due(Meddler(world.agent, batch_size=500))
     by_customer = {r.customer_id: r for r in world.recipients(campaign.id)}
