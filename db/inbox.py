@@ -6,7 +6,7 @@ Row life cycle (`inbox_event.status`):
     (webhook) queued --claim_events--> processing --complete_event--> done
                  ^                          |  --fail_event, attempts left--> queued (backoff)
                  |                          |  --fail_event, permanent / out of attempts--> failed
-                 |                          |  --fail_event, database connection lost--> queued (attempt given back)
+                 |                          |  --fail_event, infrastructure down--> queued (attempt given back)
                  |                          +--lease expired (worker died)--> claimable again
                  +--requeue_for_execution-- done (a review accepted while the POS was down)
 
@@ -39,6 +39,7 @@ FAILED = "failed"
 INBOX_STATUSES: tuple[str, ...] = (QUEUED, PROCESSING, DONE, FAILED)
 
 OUTCOME_EXECUTION_QUEUED = "execution_queued"
+INFRASTRUCTURE_RETRY_S = 30.0  # longest wait between retries of an event held up by an outage
 
 
 def new_event_id() -> str:
@@ -148,11 +149,14 @@ def fail_event(engine: Engine, *, event_id: str, worker_id: str, error: str, att
                infrastructure: bool = False) -> str:
     """Record the error; requeue with backoff, or mark failed when attempts are exhausted/permanent.
 
-    `infrastructure`: the database connection was lost (restart, failover, a killed backend), which says
-    nothing about the event: it is requeued and the claim's attempt is given back, so an outage never
-    fails events for good (its backoff grows with the attempts it has used, capped like any other)."""
+    `infrastructure`: something the event does not own is down (the database connection was lost; the POS
+    or messaging provider stayed unavailable through its own retries). That says nothing about the event:
+    it is requeued and the claim's attempt is given back, so an outage of any length never fails events
+    for good; it is retried every INFRASTRUCTURE_RETRY_S at most until the outage ends."""
     final = not infrastructure and (permanent or attempts >= max_attempts)
-    next_at: datetime = utcnow() + timedelta(seconds=backoff_delay(attempts, base_s=backoff_base_s))
+    delay = (random.uniform(backoff_base_s, max(backoff_base_s, INFRASTRUCTURE_RETRY_S)) if infrastructure
+             else backoff_delay(attempts, base_s=backoff_base_s))
+    next_at: datetime = utcnow() + timedelta(seconds=delay)
     status = FAILED if final else QUEUED
     values: dict[str, Any] = {"status": status, "last_error": error[:4000], "next_attempt_at": next_at,
                               "locked_until": None, "processed_at": utcnow() if final else None}

@@ -23,7 +23,7 @@ from db.inbox import claim_events, complete_event, fail_event
 from db.ingest import IngestError, OfferRunner, record_sale, upsert_customer
 from db.offers import reclaim_expired_reviews
 from db.tables import InboxEvent
-from tools.errors import PermanentError
+from tools.errors import PermanentError, ToolUnavailable
 from tools.pos.square_events import square_to_generic
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Worker:
             fail_event(self.engine, event_id=event.id, worker_id=self.worker_id,
                        error=f"{type(exc).__name__}: {exc}", attempts=event.attempts,
                        max_attempts=s.worker_max_attempts, backoff_base_s=s.worker_backoff_base_s,
-                       infrastructure=lost_database(exc))
+                       infrastructure=lost_database(exc) or isinstance(exc, ToolUnavailable))
             return
         if not complete_event(self.engine, event_id=event.id, worker_id=self.worker_id, outcome=outcome):
             log.warning("event %s: lease lost before completion; another worker will finish it", event.id)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from db.engine import get_engine
-from db.tables import AuditEvent, Offer
+from db.tables import AuditEvent, InboxEvent, Offer
 from tests.integration.fault_world import (
     RecordingProvider,
     audit_effects,
@@ -102,3 +102,67 @@ def test_model_endpoint_faults_fall_back_within_budget_and_nothing_unchecked(tmp
         assert not (offer.status == "sent" and offer.discount_pct and offer.discount_pct > 30), offer
     result = audit_effects(dep.database_url, ids, points_before={}, provider=None, started_ledger_id=10**12)
     assert not [p for p in result.problems if "points moved" not in p], result.problems
+
+
+POS_ACTION_ROUTES = ("POST /v2/catalog/object", "PUT /v2/customers/{id}/custom-attributes/{id}",
+                     "POST /v2/customers/{id}/custom-attributes/{id}", "POST /v2/loyalty/accounts/search",
+                     "POST /v2/loyalty/accounts/{id}/accumulate")
+
+
+def test_pos_outage_is_ridden_out_and_the_webhook_path_is_unaffected(tmp_path: Path) -> None:
+    """Square (the POS that issues codes and points) answers 503 to every action for a while: decisions
+    that reach `execute` wait for it (retried, never failed for good), the webhook keeps acking fast, and
+    once Square is back every event completes with each code and points accrual made once."""
+    from db.tables import Customer, Location
+    from tests.integration.fake_square import TOKEN, FakeSquare, serve
+
+    dep = seeded_deployment(tmp_path / "data", customers=60)
+    fake = FakeSquare()
+    with Session(get_engine(dep.database_url)) as s:
+        location = s.execute(select(Location)).scalars().first()
+        assert location is not None
+        for c in s.execute(select(Customer)).scalars():
+            fake.customers[c.pos_customer_id] = {"id": c.pos_customer_id, "created_at": "2025-01-02T10:00:00Z"}
+            fake.accounts[f"LA_{c.id}"] = {"id": f"LA_{c.id}", "program_id": "PROG_1",
+                                           "customer_id": c.pos_customer_id, "balance": 0, "lifetime_points": 0}
+    for route in POS_ACTION_ROUTES:
+        fake.fail_before[route] = 10**6  # down until we say
+    sales = sales_for(dep, count=8, seed=9)
+    provider = RecordingProvider()
+    with serve(fake) as square_url:
+        env = fault_env(dep, provider, POS_PROVIDER="square", SQUARE_ACCESS_TOKEN=TOKEN, SQUARE_BASE_URL=square_url,
+                        SQUARE_LOCATION_ID=location.id)
+        with LiveServe(dep, env=env) as serve_:
+            serve_.wait_ready()
+            acks: list[float] = []
+            ids = []
+            for sale in sales:
+                t = time.perf_counter()
+                ids.append(serve_.post_sale(sale))
+                acks.append(time.perf_counter() - t)
+                time.sleep(0.1)
+            deadline = time.monotonic() + 120
+            while sum(fake.count(r) for r in POS_ACTION_ROUTES) == 0:  # decisions are meeting the outage
+                assert time.monotonic() < deadline, serve_.log()[-3000:]
+                time.sleep(0.5)
+            time.sleep(20)  # longer than the retry budget of an event's own errors (5 attempts from 0.2 s)
+            with Session(get_engine(dep.database_url)) as s:
+                waiting = s.execute(select(InboxEvent).where(col(InboxEvent.id).in_(ids),
+                                                             col(InboxEvent.status) != "done")).scalars().all()
+                assert waiting and not [e for e in waiting if e.status == "failed"], waiting
+            for route in POS_ACTION_ROUTES:  # Square is back
+                fake.fail_before[route] = 0
+            wait_done(serve_, ids, timeout=180)
+    provider.close()
+    assert max(acks) < 2.0, acks  # the ack never waited for the POS
+    with Session(get_engine(dep.database_url)) as s:
+        rows = list(s.execute(select(InboxEvent).where(col(InboxEvent.id).in_(ids))).scalars())
+        offers = list(s.execute(select(Offer).where(col(Offer.event_id).in_(ids), col(Offer.status) == "sent"))
+                      .scalars())
+    assert all(r.status == "done" for r in rows), [(r.id, r.status, r.last_error) for r in rows]
+    assert offers, "no offer was sent after the outage"
+    codes = [o.promo_code for o in offers if o.offer_type != "bonus_points"]
+    names = [d["discount_data"]["name"] for d in fake.discounts()]
+    assert all(names.count(code) == 1 for code in codes), (codes, names)  # each code created once in Square
+    bonus = [o for o in offers if o.offer_type == "bonus_points"]
+    assert len(fake.loyalty_events) == len(bonus)  # each bonus accrued once
