@@ -183,3 +183,26 @@ def test_cli_run_due_runs_an_approved_campaign(world: World, monkeypatch: pytest
     assert result.exit_code == 0, result.output
     assert campaign.id in result.output and '"outcomes"' in result.output
     _settled_once(world, campaign)
+
+
+def test_the_standing_global_control_group_is_never_contacted(database_url: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("campaigns: {global_control_pct: 25}\n", encoding="utf-8")
+    world = make_world(database_url, tmp_path, policy_file=policy)
+    first = world.approve(world.create("next_visit", {"days_before": 7}, holdout_pct=10))
+    second = world.approve(world.create("next_visit", {"days_before": 7}, holdout_pct=30))  # same guests
+    world.run_due()
+    control = {}
+    for campaign in (first, second):
+        recipients = world.recipients(campaign.id)
+        control[campaign.id] = {r.customer_id for r in recipients if r.arm == lifecycle.GLOBAL_CONTROL}
+        assert control[campaign.id], campaign.kind
+        assert all(r.status == lifecycle.R_GLOBAL_CONTROL for r in recipients if r.arm == lifecycle.GLOBAL_CONTROL)
+        assert not {o.customer_id for o in world.offers(campaign.id)} & control[campaign.id]
+        with Session(world.engine) as s:
+            assert lifecycle.campaign_counts(s, campaign.id)["global_control"] == len(control[campaign.id])
+    # The same guests stand apart from every campaign (drawn by merchant, not by campaign salt), while each
+    # campaign's own holdout is drawn afresh.
+    assert control[first.id] == control[second.id]
+    holdouts = [{r.customer_id for r in world.recipients(c.id) if r.arm == lifecycle.HOLDOUT} for c in (first, second)]
+    assert holdouts[0] != holdouts[1]

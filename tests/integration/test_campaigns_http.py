@@ -97,3 +97,29 @@ def test_unknown_campaign_is_404(served: tuple[World, httpx.Client, dict[str, di
     _world, client, keys = served
     assert client.get("/campaigns/cmp_nope", headers=keys["manager"]).status_code == 404
     assert client.post("/campaigns/cmp_nope/approve", headers=keys["manager"]).status_code == 404
+
+
+def test_a_segment_query_audience_is_resolved_once_and_split(database_url: str, tmp_path: Path) -> None:
+    """`{"query": ...}`: the hybrid segment search over the indexed profiles picks the candidates when the
+    campaign is planned (stored, so the run needs no vector store); eligibility and the split follow."""
+    from agent.campaigns import service
+    from agent.campaigns.spec import CampaignSpec
+    from agent.indexing import reindex_all
+    from agent.runner import build_agent
+
+    world = make_world(database_url, tmp_path, customers=300)
+    agent = build_agent(world.settings, world.engine)  # with the embedded vector store and the local embedder
+    try:
+        assert reindex_all(world.settings, store=agent.ctx.vector_store, embedder=agent.ctx.embedder) > 0
+        spec = CampaignSpec.model_validate({"name": "Salmon lovers", "kind": "next_visit", "holdout_pct": 20,
+                                            "audience": {"query": "orders grilled salmon regularly", "limit": 120}})
+        campaign = service.create(agent.ctx, merchant_id=MERCHANT, spec=spec, created_by="test")
+    finally:
+        agent.close()
+    assert campaign.audience_snapshot is not None and 0 < len(campaign.audience_snapshot) <= 120
+    assert campaign.estimate["candidates"] == len(campaign.audience_snapshot)
+    world.approve(campaign)
+    CampaignRunner(world.agent).run_due(MERCHANT)  # the runner's agent has no vector store: the snapshot serves
+    recipients = world.recipients(campaign.id)
+    assert recipients and {r.customer_id for r in recipients} <= set(campaign.audience_snapshot)
+    assert len(recipients) == campaign.estimate["audience_size"]
