@@ -73,6 +73,22 @@ def _catalog_block(inp: DraftInput) -> str:
     return fence_untrusted("eligible_catalog", "\n".join(rows) or "(no eligible items)")
 
 
+def _campaign_block(inp: DraftInput) -> str:
+    """What a campaign decision is for (kind, trigger, item, channel: the merchant's rules chose them)."""
+    brief = inp.campaign
+    if brief is None:
+        return "Campaign: none (this decision follows a sale)."
+    facts = {"kind": brief.kind, "trigger": brief.trigger, "item_sku": brief.sku, "channel": brief.channel}
+    return (
+        "Campaign (proactive outreach; the merchant's rules chose this guest): "
+        + json.dumps({k: v for k, v in facts.items() if v is not None})
+        + "\nDraft this kind of offer (next_visit: the item named, before the guest's usual visit; win_back: an"
+        " incentive to return; birthday: a birthday treat; tier: points towards a tier or a tier notice) on the"
+        " channel named if any, or make_offer=false.\n"
+        + fence_untrusted("campaign_reason", brief.reason)
+    )
+
+
 def render_user_message(inp: DraftInput) -> str:
     """The user turn for one decision. Free text from outside (profile document, staff notes, item
     names) is fenced as data; numbers and flags computed by our own code are plain JSON."""
@@ -95,6 +111,7 @@ def render_user_message(inp: DraftInput) -> str:
         + "\nFavourite items: "
         + fence_untrusted("favourite_items", json.dumps([f.model_dump() for f in inp.features.favourite_items])),
         transaction_block=fence_untrusted("transaction", transaction or "(none: campaign decision)"),
+        campaign_block=_campaign_block(inp),
         catalog_block=_catalog_block(inp),
         complements_block=fence_untrusted("complements", complements or "(none)"),
         staff_notes_block=notes,
