@@ -9,6 +9,9 @@ function every drafter input comes from), the configured drafter, and the guardr
 `GuardrailContext` of facts read now. Drafts with their verdicts (db.offers.save_checked) and the nodes'
 audit rows are written in one transaction per chunk.
 
+The model's read-only tools (when a model drafts) answer from the draft input, with no query per guest; the
+complements a checkout draft gets from the vector store are left out: an outreach is about its trigger's item.
+
 What happens next is the graph's, not this module's: each decision that passed or escalated becomes a thread
 of the offer graph seeded after `check_guardrails` (agent.campaigns.run), so `execute` re-checks every rule
 on fresh facts right before any side effect, escalations wait in the same review queue, and a crash resumes

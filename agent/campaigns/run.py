@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from agent.campaigns import audience as audiences
@@ -65,7 +66,7 @@ class CampaignRunner:
         self.lease_s = lease_s
 
     @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self) -> Engine:
         return self.agent.ctx.engine
 
     def run_due(self, merchant_id: str, *, progress: Progress | None = None, automatic: bool = True) -> RunSummary:
