@@ -45,6 +45,10 @@ bench: install
 	$(BIN)/python -m benchmarks.guardrails
 	$(BIN)/python -m benchmarks.vectors
 	$(BIN)/python -m benchmarks.cdnow
+	# PostgreSQL parts run where BENCH_DATABASE_URL or TEST_DATABASE_URL reaches a server (else they say skipped).
+	$(BIN)/python -m benchmarks.decision --postgres --model-events 0
+	$(BIN)/python -m benchmarks.load
+	$(BIN)/python -m benchmarks.faults
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

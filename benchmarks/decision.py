@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -90,11 +91,14 @@ def main() -> None:
     database_url, drop = "", None
     if args.postgres:
         import atexit
-        import os
 
         from benchmarks.load import pg_database
 
-        database_url, drop = pg_database(os.environ.get("BENCH_DATABASE_URL") or os.environ["TEST_DATABASE_URL"])
+        base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+        if not base:
+            print("PostgreSQL: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL)")
+            return
+        database_url, drop = pg_database(base)
         atexit.register(drop)
     settings = Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x", pseudonym_secret="y")
     migrate(settings.database_url)
@@ -163,7 +167,8 @@ def main() -> None:
     indexer.flush()
     print(f"\nA. event -> decision, offline drafter, {engine.dialect.name}, {len(totals)} events "
           f"(outcomes: {dict((o, outcomes.count(o)) for o in set(outcomes))})")
-    print(f"   latency p50 {pct(totals, 50):.1f} ms, p95 {pct(totals, 95):.1f} ms  (goal p95 < 50 ms)")
+    print(f"   latency p50 {pct(totals, 50):.1f} ms, p95 {pct(totals, 95):.1f} ms  (goal p95 < 50 ms); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"   drafter p50 {pct(model_part, 50):.2f} ms; non-model overhead p50 {pct(overhead, 50):.1f} ms, "
           f"p95 {pct(overhead, 95):.1f} ms")
     print(f"   background vector indexing (off the decision path): {indexer.done} jobs in {indexer.batches} batches, "

@@ -220,7 +220,7 @@ def report(label: str, steps: list[Step], *, decided: int, busy_s: float, drain_
           f"sustained decisions: {decided} in {busy_s:.1f}s = {decided / busy_s:.1f}/s; "
           f"backlog drained {drain_s:.1f}s after the last request"
           + ("" if final["queue_depth"] == 0 else f" (NOT drained: {final['queue_depth']} left)")
-          + f"; failed events: {final['failed']}")
+          + f"; failed events: {final['failed']}; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
