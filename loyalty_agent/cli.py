@@ -80,12 +80,13 @@ def seed(
 
 @app.command()
 def reindex() -> None:
-    """Rebuild every customer's features and vectors now (the embedded engine must not be open in `serve`)."""
+    """Rebuild every customer's features and vectors now (through `serve`'s worker when it is running)."""
     from agent.indexing import reindex_all
+    from vectorstore.service import through_running_owner
 
     _setup_logging()
     started = time.perf_counter()
-    n = reindex_all(get_settings())
+    n = reindex_all(through_running_owner(get_settings()))
     typer.echo(f"indexed {n} customer profiles in {time.perf_counter() - started:.1f}s")
 
 
