@@ -20,6 +20,7 @@ the thread with the same idempotency keys. Blocked and empty drafts end here, re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,8 @@ def record(ctx: AgentContext, session: Session, decision: Decision, *, merchant_
     the chunk writes once."""
     state = decision.state(merchant_id)
     brief, offer, result = decision.brief, decision.result.offer, decision.result
-    draft_input = jsonable(decision.inp)
+    # The draft input is large: digested once (its JSON, field order fixed by the model) for both nodes' rows.
+    draft_input = "sha256:" + hashlib.sha256(decision.inp.model_dump_json().encode()).hexdigest()
     offer_id = decision.offer_id if offer.make_offer else None
 
     def node(name: str, outputs: dict[str, Any], **kw: Any) -> None:

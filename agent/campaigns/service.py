@@ -74,9 +74,10 @@ def _fields(ctx: AgentContext, spec: CampaignSpec, merchant_id: str) -> dict[str
 
 
 def create(ctx: AgentContext, *, merchant_id: str, spec: CampaignSpec, created_by: str,
-           automatic_key: str | None = None) -> Campaign:
-    """A new campaign, pending approval, with its plan."""
-    campaign = Campaign(id=lifecycle.new_campaign_id(), merchant_id=merchant_id, salt=secrets.token_hex(8),
+           automatic_key: str | None = None, salt: str | None = None) -> Campaign:
+    """A new campaign, pending approval, with its plan. `salt` fixes the split (reproducing an experiment);
+    by default every campaign draws its own."""
+    campaign = Campaign(id=lifecycle.new_campaign_id(), merchant_id=merchant_id, salt=salt or secrets.token_hex(8),
                         created_by=created_by, automatic_key=automatic_key, **_fields(ctx, spec, merchant_id))
     campaign.estimate = preview(ctx, campaign)
     with session_scope(ctx.engine) as session:
@@ -243,7 +244,9 @@ def ensure_automatic(ctx: AgentContext, *, merchant_id: str) -> list[str]:
         spec = CampaignSpec(name=f"Automatic {kind.replace('_', '-')} {key.split(':', 1)[1]}", kind=kind,
                             audience=Audience(rule=AudienceRule()))
         try:
-            campaign = create(ctx, merchant_id=merchant_id, spec=spec, created_by="policy", automatic_key=key)
+            # One split per period, drawn from the period's key: a re-created (or raced) campaign splits alike.
+            campaign = create(ctx, merchant_id=merchant_id, spec=spec, created_by="policy", automatic_key=key,
+                              salt=f"automatic:{merchant_id}:{key}")
         except IntegrityError:
             continue  # another runner created it first
         approve(ctx, campaign.id, merchant_id=merchant_id, approved_by="policy", version=campaign.version)

@@ -32,10 +32,13 @@ class World:
     engine: Engine
     agent: OfferAgent
 
-    def create(self, kind: str, rule: dict[str, Any] | None = None, holdout_pct: float = 20, **extra: Any) -> Campaign:
+    def create(self, kind: str, rule: dict[str, Any] | None = None, holdout_pct: float = 20, *,
+               salt: str | None = None, **extra: Any) -> Campaign:
+        """A campaign with a fixed split (salt from its definition, unless given): tests are reproducible."""
         spec = CampaignSpec.model_validate({"name": f"{kind} test", "kind": kind, "audience": {"rule": rule or {}},
                                             "holdout_pct": holdout_pct, **extra})
-        return service.create(self.agent.ctx, merchant_id=MERCHANT, spec=spec, created_by="test")
+        return service.create(self.agent.ctx, merchant_id=MERCHANT, spec=spec, created_by="test",
+                              salt=salt or f"test:{kind}:{sorted((rule or {}).items())}:{holdout_pct}")
 
     def approve(self, campaign: Campaign) -> Campaign:
         return service.approve(self.agent.ctx, campaign.id, merchant_id=MERCHANT, approved_by="reviewer:1")
