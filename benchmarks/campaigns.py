@@ -18,6 +18,7 @@ beside it.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import Counter
@@ -97,9 +98,10 @@ def main() -> None:
             counts["executed"] += 1
             return outcome
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     summary = TimedRunner(agent, batch_size=500).run_due("m_sandbox", automatic=False)
     total = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     with Session(engine) as session:
         tally = lifecycle.campaign_counts(session, campaign.id)
     decided = counts["decided"]
@@ -109,7 +111,8 @@ def main() -> None:
           f"{1000 * timings['decide'] / max(decided, 1):.2f} ms/guest")
     print(f"  execute ({counts['executed']} threads: re-check, POS, outbox): {timings['execute']:7.1f} s   "
           f"{1000 * timings['execute'] / max(counts['executed'], 1):.2f} ms/guest")
-    print(f"  run-due total:                                 {total:7.1f} s")
+    print(f"  run-due total:                                 {total:7.1f} s   (this process's CPU: {cpu:.1f} s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     scope = timings["plan"] + timings["decide"]
     print(f"\ndrafting, guardrails and scheduling for {decided} recipients: {scope:.1f} s "
           f"(goal < {GOAL_S:.0f} s: {'met' if scope < GOAL_S and decided >= args.recipients else 'NOT met'}); "
