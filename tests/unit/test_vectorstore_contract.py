@@ -282,6 +282,7 @@ def test_get_vector_store_picks_backend_and_caches(tmp_path: Path) -> None:
     from core.settings import Settings
     from vectorstore.factory import close_vector_stores, get_vector_store
 
+    close_vector_stores()  # a process-wide ":memory:" store left by an earlier test may hold another dimension
     try:
         edge = get_vector_store(Settings(data_dir=tmp_path), dim=EMBEDDER.dim)
         assert isinstance(edge, EdgeVectorStore)
