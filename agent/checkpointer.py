@@ -32,6 +32,10 @@ def make_checkpointer(database_url: str, data_dir: str = "./data") -> BaseCheckp
             min_size=1,
             max_size=8,
             open=True,
+            # A pooled connection killed while idle (restart, failover, pg_terminate_backend) is replaced
+            # when taken, instead of failing the decision that drew it; the database engine's pool_pre_ping
+            # does the same for the rest of the process.
+            check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         )
         pg_saver = PostgresSaver(pool)  # type: ignore[arg-type]

@@ -158,9 +158,15 @@ def audit_effects(database_url: str, event_ids: list[str], *, points_before: dic
         with_lines = set(s.execute(select(TransactionLine.transaction_id).where(  # type: ignore[call-overload]
             col(TransactionLine.transaction_id).in_(txns))).scalars())
         problems += [f"sale {t} recorded without its lines" for t in txns if t not in with_lines]
-        message_keys = {m.idempotency_key: m.offer_id for m in s.execute(
-            select(OutboundMessage).where(col(OutboundMessage.offer_id).in_(ids))).scalars()}
+        outbound = list(s.execute(select(OutboundMessage).where(col(OutboundMessage.offer_id).in_(ids))).scalars())
+        message_keys = {m.idempotency_key: m.offer_id for m in outbound}
     if provider is not None:
+        received = set(provider.keys())
+        # Delivered: a message ends sent, or suppressed by a send-time check (consent, length); never stuck.
+        problems += [f"offer {m.offer_id}: message {m.status}" for m in outbound
+                     if m.status not in ("sent", "suppressed")]
+        problems += [f"offer {m.offer_id}: sent message never reached the provider" for m in outbound
+                     if m.status == "sent" and m.idempotency_key not in received]
         delivered = [k for k in provider.keys() if k in message_keys]
         result.deliveries = len(delivered)
         per_offer: dict[str | None, set[str]] = defaultdict(set)
@@ -190,6 +196,20 @@ def wait_done(serve: LiveServe, event_ids: list[str], *, timeout: float) -> None
             return
         time.sleep(0.3)
     raise TimeoutError(f"events still open after {timeout}s\n{serve.log()[-3000:]}")
+
+
+def wait_delivered(database_url: str, event_ids: list[str], *, timeout: float) -> None:
+    """Until no message of the run's offers is still scheduled or sending (the audit then names any left)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(get_engine(database_url)) as s:
+            pending = s.execute(select(func.count()).select_from(OutboundMessage).join(
+                Offer, col(Offer.id) == col(OutboundMessage.offer_id)).where(
+                col(Offer.event_id).in_(event_ids), col(OutboundMessage.status).in_(("scheduled", "sending")))
+            ).scalar_one()
+        if pending == 0:
+            return
+        time.sleep(0.3)
 
 
 def processing_now(database_url: str) -> int:
@@ -294,7 +314,7 @@ def run_fault_scenario(root: Path, *, database_url: str | None, workers: int, ev
                     wait_done(serve, ids, timeout=300 + 2 * events)  # connections die until every event is done
                 faults = sum(killed)
             seconds = time.monotonic() - started
-            time.sleep(2.0)  # the sender delivers what the last decisions scheduled
+            wait_delivered(dep.database_url, ids, timeout=120)  # the sender delivers what was scheduled
             result = audit_effects(dep.database_url, ids, points_before=points_before, provider=provider,
                                    started_ledger_id=ledger_start)
     finally:
