@@ -23,8 +23,8 @@ from profiles.document import profile_document, purchase_document
 from profiles.features import ProfileFeatures, compute_features, compute_features_batch
 from profiles.fit import fit_model_from_visits, gross_margin, load_all_visits, load_visits
 from profiles.visits import Visit, day_part
-from vectorstore.embeddings import Embedder, get_embedder
-from vectorstore.factory import get_vector_store
+from vectorstore.embeddings import Embedder
+from vectorstore.factory import get_embedder, get_vector_store
 from vectorstore.points import ProfilePoint, PurchasePoint
 from vectorstore.store import VectorStore
 

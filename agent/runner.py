@@ -148,8 +148,7 @@ def build_agent(settings: Settings, engine: Engine, *, with_vectors: bool = True
     embedder = store = indexer = None
     if with_vectors:
         from agent.indexing import VectorIndexer
-        from vectorstore.embeddings import get_embedder
-        from vectorstore.factory import get_vector_store
+        from vectorstore.factory import get_embedder, get_vector_store
 
         embedder = get_embedder(settings)
         store = get_vector_store(settings, dim=embedder.dim)

@@ -84,8 +84,7 @@ def main() -> None:
     from sandbox.seed import seed_database
     from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
     from tools.pos.sandbox import SandboxPos
-    from vectorstore.embeddings import get_embedder
-    from vectorstore.factory import get_vector_store
+    from vectorstore.factory import get_embedder, get_vector_store
 
     tmp = Path(tempfile.mkdtemp(prefix="decision-bench-"))
     database_url, drop = "", None

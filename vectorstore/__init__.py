@@ -9,8 +9,8 @@ Typical use::
 Backends are imported lazily by `get_vector_store`, so importing this package loads neither engine.
 """
 
-from vectorstore.embeddings import Embedder, HashingEmbedder, LocalEmbedder, OpenAIEmbedder, get_embedder
-from vectorstore.factory import close_vector_stores, get_vector_store
+from vectorstore.embeddings import Embedder, HashingEmbedder, LocalEmbedder, OpenAIEmbedder
+from vectorstore.factory import close_vector_stores, get_embedder, get_vector_store
 from vectorstore.points import (
     PROFILES,
     PURCHASES,

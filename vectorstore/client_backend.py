@@ -15,7 +15,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from vectorstore import tuning
+import vectorstore.tuning as tuning
 from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,

@@ -23,7 +23,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from vectorstore import tuning
+import vectorstore.tuning as tuning
 from vectorstore.points import (
     COLLECTIONS,
     PAYLOAD_INDEXES,

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    pass
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -218,45 +218,3 @@ class HashingEmbedder:
                 index, sign = self._bucket(feature)
                 matrix[row, index] += sign
         return l2_normalise(matrix) if len(texts) else _empty(self._dim)
-
-
-_embedders: dict[tuple[str, ...], Embedder] = {}
-_embedders_lock = threading.Lock()
-
-
-def get_embedder(settings: Settings) -> Embedder:
-    """The process-wide embedder for these settings (lazily loaded; one instance per configuration).
-
-    `embedding_provider="openai"` uses `EMBEDDING_BASE_URL`/`EMBEDDING_API_KEY`/`EMBEDDING_DIM` when set
-    in the environment, else the LLM endpoint settings: embeddings usually come from the same gateway.
-    """
-    provider = settings.embedding_provider
-    key: tuple[str, ...]
-    factory: Any
-    if provider == "local" and settings.vector_service and not settings.qdrant_url:
-        # The worker process that owns the embedded engine embeds for this one: no torch loaded here.
-        from vectorstore.service import RemoteEmbedder, service_address
-
-        address = service_address(settings.data_dir)
-        key = ("service", address)
-
-        def factory() -> Embedder:
-            return RemoteEmbedder(address, settings.resolved_vector_service_key().encode(), dim=LOCAL_MODEL_DIM)
-    elif provider == "local":
-        key = ("local",)
-        factory = LocalEmbedder
-    else:
-        base_url = os.environ.get("EMBEDDING_BASE_URL") or settings.llm_base_url
-        api_key = os.environ.get("EMBEDDING_API_KEY") or settings.llm_api_key
-        dim = int(os.environ.get("EMBEDDING_DIM", "1536"))
-        key = ("openai", str(base_url), settings.embedding_model, str(dim))
-
-        def factory() -> Embedder:
-            return OpenAIEmbedder(model=settings.embedding_model, dim=dim, base_url=base_url, api_key=api_key)
-
-    with _embedders_lock:
-        embedder = _embedders.get(key)
-        if embedder is None:
-            embedder = factory()
-            _embedders[key] = embedder
-        return embedder

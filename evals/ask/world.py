@@ -86,8 +86,7 @@ def index_purchases(world: AskWorld, customer_ids: Iterable[int]) -> None:
     from agent.indexing import purchase_point
     from profiles.document import purchase_document
     from profiles.fit import load_visits
-    from vectorstore.embeddings import get_embedder
-    from vectorstore.factory import get_vector_store
+    from vectorstore.factory import get_embedder, get_vector_store
 
     embedder = get_embedder(world.settings)
     store = get_vector_store(world.settings, dim=embedder.dim)

@@ -221,10 +221,7 @@ def package_of(module: str, modules: Mapping[str, Path]) -> str:
 MODULES = product_files(REPO)
 PACKAGES = sorted({package_of(m, MODULES) for m in MODULES})
 # Cycles other helpers are removing right now; strict: the mark fails the run once the cycle is gone.
-PENDING_CYCLES: dict[str, str] = {
-    "vectorstore": "vectorstore.embeddings -> vectorstore.service (lazy) -> vectorstore.embeddings (TYPE_CHECKING); "
-    "the vector-service work (issue 10) in progress removes it",
-}
+PENDING_CYCLES: dict[str, str] = {}  # package -> why a known cycle is still there (xfail, strict)
 
 
 @pytest.mark.parametrize(

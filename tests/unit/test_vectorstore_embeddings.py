@@ -15,10 +15,10 @@ from vectorstore.embeddings import (
     HashingEmbedder,
     LocalEmbedder,
     OpenAIEmbedder,
-    get_embedder,
     l2_normalise,
     local_model_path,
 )
+from vectorstore.factory import get_embedder
 
 
 def test_hashing_embedder_is_deterministic_normalised_and_overlap_sensitive() -> None:
@@ -73,9 +73,9 @@ def test_openai_embedder_rejects_wrong_dimension() -> None:
 
 def test_get_embedder_returns_one_lazy_local_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A fresh process-wide cache: tests that ran earlier in this process may have loaded the model.
-    import vectorstore.embeddings
+    import vectorstore.factory
 
-    monkeypatch.setattr(vectorstore.embeddings, "_embedders", {})
+    monkeypatch.setattr(vectorstore.factory, "_embedders", {})
     settings = Settings(data_dir=tmp_path)
     first = get_embedder(settings)
     assert isinstance(first, LocalEmbedder)
