@@ -8,7 +8,7 @@ the route's own HTTPExceptions (403, 409, 422).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, status
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from core.settings import Settings
 from db.tables import ApiKey
+
+if TYPE_CHECKING:
+    from agent.runner import OfferAgent
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
@@ -32,13 +35,13 @@ async def submit_review(
     key: ApiKey,
     settings: Settings,
     engine: Engine,
+    agent: OfferAgent,
 ) -> Any:
     """Review offer `offer_id` as `key` would through `POST /offers/{id}/review`; returns its OfferOut."""
-    from agent.runner import get_agent
     from api.routes.offers import ReviewIn, review_offer
 
     try:
         body = ReviewIn.model_validate({"action": action, "edits": edits or {}, "note": note})
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, validation_detail(exc)) from exc
-    return await run_in_threadpool(review_offer, offer_id, body, key, settings, engine, get_agent(settings, engine))
+    return await run_in_threadpool(review_offer, offer_id, body, key, settings, engine, agent)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from agent.runner import OfferAgent
 from api import agent_inbox
 from api.agent_inbox import HumanResponse
 from api.deps import AgentDep, EngineDep, MarketerOrManager, SessionDep, SettingsDep
@@ -118,15 +119,14 @@ class StateUpdateIn(BaseModel):
 
 @router.post("/threads/{thread_id}/state")
 async def mark_thread_resolved(thread_id: ThreadId, body: StateUpdateIn, key: MarketerOrManager,
-                               settings: SettingsDep, engine: EngineDep) -> dict:
+                               settings: SettingsDep, engine: EngineDep, agent: AgentDep) -> dict:
     """Mark resolved: the offer is closed unsent (a reject through the review path, noted as such)."""
     if body.values not in (None, {}, []) or body.as_node != "__end__":
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "only marking a thread resolved is supported (values null, as_node '__end__')")
-    offer = await _decide(thread_id, agent_inbox.Decision(action="reject", note=RESOLVED_NOTE), key, settings, engine)
-    from agent.runner import get_agent
-
-    snapshot = await run_in_threadpool(_snapshot, get_agent(settings, engine), offer)
+    offer = await _decide(thread_id, agent_inbox.Decision(action="reject", note=RESOLVED_NOTE), key, settings, engine,
+                          agent)
+    snapshot = await run_in_threadpool(_snapshot, agent, offer)
     return {"checkpoint": agent_inbox.checkpoint_of(snapshot.config)}
 
 
@@ -144,19 +144,21 @@ class RunIn(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-async def _decide(thread_id: str, decision: agent_inbox.Decision, key: ApiKey, settings: Any, engine: Any) -> Offer:
+async def _decide(thread_id: str, decision: agent_inbox.Decision, key: ApiKey, settings: Any, engine: Any,
+                  agent: OfferAgent) -> Offer:
     """Apply a decision through the review path; returns the offer row afterwards."""
     with Session(engine) as session:
         offer, _ = _offer_thread(session, thread_id)
     if decision.action is not None:
         await submit_review(offer.id, action=decision.action, edits=decision.edits, note=decision.note, key=key,
-                            settings=settings, engine=engine)
+                            settings=settings, engine=engine, agent=agent)
         with Session(engine) as session:
             offer, _ = _offer_thread(session, thread_id)
     return offer
 
 
-async def _run(thread_id: str, body: RunIn, key: ApiKey, settings: Any, engine: Any) -> tuple[dict, list[str], Offer]:
+async def _run(thread_id: str, body: RunIn, key: ApiKey, settings: Any, engine: Any,
+               agent: OfferAgent) -> tuple[dict, list[str], Offer]:
     """Resume the thread with one HumanResponse; returns (Run, nodes that ran, offer afterwards)."""
     if body.assistant_id not in (agent_inbox.GRAPH_ID, agent_inbox.ASSISTANT_ID):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -164,9 +166,6 @@ async def _run(thread_id: str, body: RunIn, key: ApiKey, settings: Any, engine: 
     if body.input is not None or body.command is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "only resuming an interrupted offer thread is supported: send command.resume")
-    from agent.runner import get_agent
-
-    agent = get_agent(settings, engine)
     with Session(engine) as session:
         offer, _ = _offer_thread(session, thread_id)
     if offer.status != "pending_review":
@@ -174,7 +173,7 @@ async def _run(thread_id: str, body: RunIn, key: ApiKey, settings: Any, engine: 
     decision = agent_inbox.decision_from(offer, body.command.resume[0])
     before = len((await run_in_threadpool(_snapshot, agent, offer)).values.get("steps", []))
     started = utcnow()
-    offer = await _decide(thread_id, decision, key, settings, engine)
+    offer = await _decide(thread_id, decision, key, settings, engine, agent)
     steps = (await run_in_threadpool(_snapshot, agent, offer)).values.get("steps", [])
     run = {"run_id": str(uuid.uuid4()), "thread_id": thread_id, "assistant_id": agent_inbox.ASSISTANT_ID,
            "created_at": started.isoformat(), "updated_at": utcnow().isoformat(), "status": "success",
@@ -184,9 +183,9 @@ async def _run(thread_id: str, body: RunIn, key: ApiKey, settings: Any, engine: 
 
 @router.post("/threads/{thread_id}/runs")
 async def create_run(thread_id: ThreadId, body: RunIn, key: MarketerOrManager, settings: SettingsDep,
-                     engine: EngineDep) -> dict:
+                     engine: EngineDep, agent: AgentDep) -> dict:
     """Resume with `command.resume = [HumanResponse]`; answers once the decision is applied."""
-    run, _nodes, _offer = await _run(thread_id, body, key, settings, engine)
+    run, _nodes, _offer = await _run(thread_id, body, key, settings, engine, agent)
     return run
 
 
@@ -196,14 +195,12 @@ def _sse(event: str, data: Any) -> bytes:
 
 @router.post("/threads/{thread_id}/runs/stream")
 async def stream_run(thread_id: ThreadId, body: RunIn, key: MarketerOrManager, settings: SettingsDep,
-                     engine: EngineDep) -> StreamingResponse:
+                     engine: EngineDep, agent: AgentDep) -> StreamingResponse:
     """As `/runs`, answered as server-sent events: `metadata`, then per stream mode the nodes that ran
     (`updates`, `events`) and the final values (`values`). Refusals are HTTP errors, before any event."""
-    run, nodes, offer = await _run(thread_id, body, key, settings, engine)
+    run, nodes, offer = await _run(thread_id, body, key, settings, engine, agent)
     modes = [body.stream_mode] if isinstance(body.stream_mode, str) else (body.stream_mode or ["values"])
-    from agent.runner import get_agent
-
-    snapshot = await run_in_threadpool(_snapshot, get_agent(settings, engine), offer)
+    snapshot = await run_in_threadpool(_snapshot, agent, offer)
     with Session(engine) as session:
         _, pseudonym = _offer_thread(session, thread_id)
     values = agent_inbox.values_of(snapshot, pseudonym)

@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, SettingsDep, active_api_key
+from agent.runner import OfferAgent
+from api.deps import AgentDep, EngineDep, SettingsDep, active_api_key
 from api.reviews import submit_review, validation_detail
 from api.ui import offer_view
 from api.ui.session import (
@@ -184,11 +185,9 @@ def review_page(
 # ------------------------------------------------------------------------------------ an offer
 
 
-def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str = "",
+def _offer_page(request: Request, ui: UiSession, agent: OfferAgent, offer_id: str, *, done: str = "",
                 error: str | None = None, status_code: int = 200) -> HTMLResponse:
-    from agent.runner import get_agent
-
-    view = offer_view.load(get_agent(request.app.state.settings, request.app.state.engine), offer_id)
+    view = offer_view.load(agent, offer_id)
     if view is None:
         raise PageError(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}")
     message = offer_view.done_message(done, view.offer.status, ui.role)
@@ -196,9 +195,9 @@ def _offer_page(request: Request, ui: UiSession, offer_id: str, *, done: str = "
 
 
 @router.get("/offers/{offer_id}")
-def offer_page(request: Request, offer_id: str, ui: ReviewerPage,
+def offer_page(request: Request, offer_id: str, ui: ReviewerPage, agent: AgentDep,
                done: Annotated[str, Query(max_length=16)] = "") -> HTMLResponse:
-    return _offer_page(request, ui, offer_id, done=done)
+    return _offer_page(request, ui, agent, offer_id, done=done)
 
 
 class CheckIn(BaseModel):
@@ -206,16 +205,13 @@ class CheckIn(BaseModel):
 
 
 @router.post("/offers/{offer_id}/check")
-async def live_check(offer_id: str, body: CheckIn, ui: ReviewerAction, settings: SettingsDep,
-                     engine: EngineDep) -> JSONResponse:
+async def live_check(offer_id: str, body: CheckIn, ui: ReviewerAction, agent: AgentDep) -> JSONResponse:
     """Every guardrail on the edited draft, against the guest as they are now. Executes nothing."""
     from agent.review import ReviewError, ReviewForbidden
     from agent.review_check import UnknownOffer, check_edit
-    from agent.runner import get_agent
 
     try:
-        result = await run_in_threadpool(check_edit, get_agent(settings, engine), offer_id, body.edits,
-                                         role=ui.role)
+        result = await run_in_threadpool(check_edit, agent, offer_id, body.edits, role=ui.role)
     except UnknownOffer as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no offer {offer_id!r}") from exc
     except ReviewForbidden as exc:
@@ -227,19 +223,19 @@ async def live_check(offer_id: str, body: CheckIn, ui: ReviewerAction, settings:
 
 @router.post("/offers/{offer_id}/review")
 async def review_form(request: Request, offer_id: str, ui: ReviewerAction, settings: SettingsDep,
-                      engine: EngineDep) -> Response:
+                      engine: EngineDep, agent: AgentDep) -> Response:
     """The review buttons: the same review path, roles and re-check as `POST /offers/{id}/review`."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         action, edits, note = await run_in_threadpool(offer_view.decision_from_form, engine, offer_id, fields)
         await submit_review(offer_id, action=action, edits=edits, note=note, key=ui.key, settings=settings,
-                            engine=engine)
+                            engine=engine, agent=agent)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_404_NOT_FOUND:
             raise PageError(exc.status_code, str(exc.detail)) from exc
-        return await run_in_threadpool(_offer_page, request, ui, offer_id, error=offer_view.error_text(exc.detail),
-                                       status_code=exc.status_code)
+        return await run_in_threadpool(_offer_page, request, ui, agent, offer_id,
+                                       error=offer_view.error_text(exc.detail), status_code=exc.status_code)
     return RedirectResponse(f"/ui/offers/{quote(offer_id)}?done={action}", status.HTTP_303_SEE_OTHER)
 
 
