@@ -197,8 +197,10 @@ def test_square_outage_is_retried_by_the_inbox_and_the_sale_completed_once(selle
     seller.fake.fail_before[ORDER_ROUTE] = FETCH_ATTEMPTS  # the whole first attempt meets 503s
     state = seller.wait(seller.post(payment_event("payment.updated", "sq_evt_pay_3", order)).json()["event_id"])
     assert state["status"] == "done" and state["outcome"] in DECIDED, state
-    assert state["attempts"] == 2 and state["last_error"] is None
-    assert seller.fake.count(ORDER_ROUTE) == FETCH_ATTEMPTS + 1
+    # Square being down says nothing about the event: the inbox requeues it with the attempt given back
+    # (db.inbox.fail_event, infrastructure=True), so the one attempt that counts is the one that succeeded.
+    assert state["attempts"] == 1 and state["last_error"] is None
+    assert seller.fake.count(ORDER_ROUTE) == FETCH_ATTEMPTS + 1  # retried once after the outage
     assert len(_sales(seller.engine, "ORD_E2E_3")) == 1
     assert _graph_runs(seller.engine, state["event_id"]) == 1
 
