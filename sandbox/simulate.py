@@ -88,6 +88,9 @@ def held_offers(engine: Engine, *, merchant_id: str = MERCHANT_ID) -> dict[int, 
             .join(OutboundMessage, col(OutboundMessage.offer_id) == col(Offer.id))
             .where(col(Offer.merchant_id) == merchant_id, col(Offer.status) == "sent",
                    col(OutboundMessage.status).in_(_REACHING))
+            # A guest's offers draw their redemptions in this order (responders), so it must not be the
+            # database's whim: PostgreSQL returned them in another order at the end than on the day.
+            .order_by(col(Offer.scheduled_for), col(Offer.id))
         ).all()
         codes = {p.offer_id: p.code for p in session.exec(
             select(PromoCode).where(col(PromoCode.offer_id).in_([o.id for o, _kind in rows]))).all()}
