@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
-from evals.report import REPORTS_DIR, SuiteReport, combine_repeats, write_baseline, write_report
+from evals.report import (
+    REPORTS_DIR,
+    SuiteReport,
+    combine_repeats,
+    failed_gates,
+    missed_targets,
+    write_baseline,
+    write_report,
+)
 from guardrails.policy import RuleName
 
 
@@ -167,10 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{report.suite:9s} reports written to {write_report(report, args.report_dir)} (+ .md)")
         if args.update_baseline and (baseline := write_baseline(report)) is not None:
             print(f"{report.suite:9s} baseline written to {baseline}")
-    failed = [f"{report.suite}: {gate.name}" for report in reports for gate in report.gates if not gate.passed]
+    failed, missed = failed_gates(reports), missed_targets(reports)
     cases = sum(report.cases for report in reports)
     print(f"\nevals finished in {time.perf_counter() - started:.1f}s, {cases} cases: "
-          + ("FAILED: " + "; ".join(failed) if failed else "all gates passed"))
+          + ("FAILED: " + "; ".join(failed) if failed else "all enforced gates passed")
+          + (" (targets missed, not gating: " + "; ".join(missed) + ")" if missed else ""))
     return 1 if failed else 0
 
 

@@ -105,6 +105,18 @@ class SuiteReport(BaseModel):
         return sum(row.cases for row in self.categories) if self.categories else len(self.rows)
 
 
+def failed_gates(reports: Sequence[SuiteReport]) -> list[str]:
+    """The enforced gates a run missed, as "suite: gate"; the run's exit code is 1 exactly when this is non-empty."""
+    return [f"{report.suite}: {gate.name}" for report in reports for gate in report.gates
+            if not gate.passed and not gate.target_only]
+
+
+def missed_targets(reports: Sequence[SuiteReport]) -> list[str]:
+    """Target-only gates a run missed: printed every run, never deciding the exit code."""
+    return [f"{report.suite}: {gate.name}" for report in reports for gate in report.gates
+            if not gate.passed and gate.target_only]
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, max_width: int = 60) -> str:
     """A fixed-width text table (cells cut at `max_width` so one long query cannot wrap the table)."""
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from core.schemas import CustomerFacts, OfferDraft
-from evals.cli import SUITES, parse_args, selected_suites
+from evals import cli as evals_cli
+from evals.cli import SUITES, Suite, parse_args, selected_suites
 from evals.report import (
     CategoryRow,
     Gate,
@@ -128,3 +129,25 @@ def test_a_target_only_gate_is_printed_as_missed_and_does_not_decide_the_exit_co
     failing = SuiteReport(suite="segments", seconds=1.0,
                           gates=[target, Gate(name="hybrid >= dense", measured=0.6, threshold=0.65, denominator=50)])
     assert not failing.passed  # the enforced gates still fail the run
+
+
+def _suite_with(gates: list[Gate]) -> Suite:
+    return Suite(run=lambda args: SuiteReport(suite="segments", seconds=0.1, gates=gates),
+                 show=lambda report, args: None, help="scripted")
+
+
+def test_the_cli_exit_code_ignores_missed_targets_but_not_missed_gates(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    target = Gate(name="p@10", measured=0.66, threshold=0.92, denominator=50, target_only="needs a stronger embedder")
+    enforced_ok = Gate(name="hybrid >= dense", measured=0.66, threshold=0.65, denominator=50)
+    enforced_bad = Gate(name="hybrid >= dense", measured=0.60, threshold=0.65, denominator=50)
+
+    monkeypatch.setattr(evals_cli, "SUITES", {"segments": _suite_with([target, enforced_ok])})
+    assert evals_cli.main(["--suite", "segments", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "all enforced gates passed" in out and "targets missed, not gating: segments: p@10" in out
+
+    monkeypatch.setattr(evals_cli, "SUITES", {"segments": _suite_with([target, enforced_bad])})
+    assert evals_cli.main(["--suite", "segments", "--no-write"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: segments: hybrid >= dense" in out and "FAILED: segments: p@10" not in out
