@@ -366,3 +366,11 @@ class MerchantClock(SQLModel, table=True):
     merchant_id: str = Field(foreign_key="merchant.id", primary_key=True, max_length=64)
     now: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = _created()
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running inbox worker, touched every few seconds while its loop runs (db.heartbeats)."""
+
+    __tablename__ = "worker_heartbeat"
+    worker_id: str = Field(primary_key=True, max_length=255)
+    beat_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from core.events import CustomerUpdated, parse_generic
 from core.settings import Settings
 from db.engine import session_scope
+from db.heartbeats import BEAT_EVERY_S, beat, forget
 from db.inbox import claim_events, complete_event, fail_event
 from db.ingest import IngestError, OfferRunner, record_sale, upsert_customer
 from db.offers import reclaim_expired_reviews
@@ -105,15 +106,29 @@ class Worker:
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_reclaim = 0.0
+        self._next_beat = 0.0
 
     def run_once(self) -> int:
         """Claim and process one batch; returns how many events were handled."""
+        self._beat()
         self._reclaim_expired_reviews()
         events = claim_events(self.engine, worker_id=self.worker_id, limit=self.batch_size,
                               lease_s=self.settings.worker_lease_s, max_attempts=self.settings.worker_max_attempts)
         for event in events:
+            self._beat()
             self._handle(event)
         return len(events)
+
+    def _beat(self) -> None:
+        """Tell /healthz this worker is alive (every BEAT_EVERY_S; idle or deciding)."""
+        now = time.monotonic()
+        if now < self._next_beat:
+            return
+        self._next_beat = now + BEAT_EVERY_S
+        try:
+            beat(self.engine, self.worker_id)
+        except Exception:  # never costs the batch in hand; a lasting outage shows as no alive worker
+            log.warning("worker %s: heartbeat not recorded", self.worker_id, exc_info=True)
 
     def _reclaim_expired_reviews(self) -> None:
         """Offers whose reviewer's process died mid-review go back to the queue once the lease is over."""
@@ -154,6 +169,10 @@ class Worker:
                 handled = 0
             if handled == 0:
                 self.stop_event.wait(self.settings.worker_poll_interval_s)
+        try:
+            forget(self.engine, self.worker_id)
+        except Exception:  # the row ages out instead
+            log.warning("worker %s: could not remove its heartbeat", self.worker_id, exc_info=True)
 
     def join(self, timeout: float = 60.0) -> None:
         """Wait for the loop to finish its current item after `stop()`."""

@@ -30,7 +30,8 @@ def healthz(engine: EngineDep) -> dict[str, Any]:
             "decisions_per_s": round(stats.decisions_per_s, 3),
             "failed": stats.failed,
             "retrying": stats.retrying,
-            "active_workers": stats.active_workers,
+            "alive_workers": stats.alive_workers,
+            "busy_workers": stats.busy_workers,
         },
     }
 
@@ -53,5 +54,6 @@ def metrics(engine: EngineDep) -> Response:
     gauge("loyalty_inbox_failed", "Inbox events that failed for good.", stats.failed)
     gauge("loyalty_inbox_retrying", "Inbox events queued again after an error.", stats.retrying)
     gauge("loyalty_inbox_done", "Inbox events finished.", stats.done)
-    gauge("loyalty_workers_active", "Workers holding an unexpired lease on an event.", stats.active_workers)
+    gauge("loyalty_workers_alive", "Workers whose loop beat recently (deciding or idle).", stats.alive_workers)
+    gauge("loyalty_workers_busy", "Workers holding an unexpired lease on an event.", stats.busy_workers)
     return Response(generate_latest() + generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -62,8 +62,11 @@ def test_serve_runs_decisions_in_a_supervised_worker_process(tmp_path: Path) -> 
 
         health = httpx.get(serve.url + "/healthz", timeout=10).json()
         assert health["workers"]["queue_depth"] == 0 and health["workers"]["failed"] == 0
+        # Idle, not gone: the worker's heartbeat counts it alive while it holds no event.
+        assert (health["workers"]["alive_workers"], health["workers"]["busy_workers"]) == (1, 0), health
         metrics = httpx.get(serve.url + "/metrics", timeout=10).text
         assert "loyalty_inbox_queue_depth 0.0" in metrics and "loyalty_decisions_per_second" in metrics
+        assert "loyalty_workers_alive 1.0" in metrics and "loyalty_workers_busy 0.0" in metrics
 
         # A killed worker is restarted by serve; work sent meanwhile is decided by the new process.
         serve_pid_before = serve.pid
