@@ -20,6 +20,7 @@ environment and the working directory, as the supervisor's own process did.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_S = (1.0, 30.0)  # first delay, cap
 STABLE_AFTER_S = 60.0  # a child that ran this long restarts without backoff history
 STOP_GRACE_S = 30.0  # time to finish the event in hand before SIGKILL
+# Worker processes run this much nicer than the API: on shared cores a decision (seconds of CPU, nobody
+# waiting on it) yields to a webhook ack (the POS waits on it); with idle cores nothing changes.
+WORKER_NICENESS = 5
 
 
 def owns_vectors(settings: Settings) -> bool:
@@ -85,6 +89,8 @@ class WorkerSupervisor:
     def _spawn(self, child: _Child) -> None:
         cmd = [sys.executable, "-m", "loyalty_agent", "worker-process", "--slot", str(child.slot)]
         child.proc = subprocess.Popen(cmd, env=self._env(child.slot), stdin=subprocess.DEVNULL)
+        with contextlib.suppress(ProcessLookupError):  # already gone: the watcher restarts it
+            os.setpriority(os.PRIO_PROCESS, child.proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
         child.started_at = time.monotonic()
         log.info("worker process slot %d started (pid %d)", child.slot, child.proc.pid)
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from db.engine import get_engine
 from db.tables import InboxEvent
+from loyalty_agent.processes import WORKER_NICENESS
 from tests.integration.live_serve import LiveServe, alive, sales_for, seeded_deployment
 
 
@@ -44,6 +45,8 @@ def test_serve_runs_decisions_in_a_supervised_worker_process(tmp_path: Path) -> 
         serve.wait_ready()
         [worker] = serve.worker_pids()
         assert worker != serve.pid
+        # Decision work yields the CPU to the API's acks.
+        assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, serve.pid) + WORKER_NICENESS
 
         # Decisions happen in the worker process, never in the API process.
         first = [serve.post_sale(s) for s in sales[:2]]
