@@ -116,7 +116,14 @@ class Worker:
                               lease_s=self.settings.worker_lease_s, max_attempts=self.settings.worker_max_attempts)
         for event in events:
             self._beat()
-            self._handle(event)
+            try:
+                self._handle(event)
+            except Exception as exc:
+                if not lost_database(exc):
+                    raise
+                # Recording this event's outcome lost its connection: its lease brings it back (a finished
+                # decision is not run twice). The rest of the batch goes on, instead of waiting out its leases.
+                log.warning("event %s: outcome not recorded, the database connection was lost: %s", event.id, exc)
         return len(events)
 
     def _beat(self) -> None:
