@@ -377,6 +377,12 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, Any]:
     }
 
 
+def recent(session: Session, *, merchant_id: str, limit: int = 50) -> list[Campaign]:
+    """The merchant's campaigns, newest first."""
+    return list(session.exec(select(Campaign).where(col(Campaign.merchant_id) == merchant_id)
+                             .order_by(col(Campaign.created_at).desc()).limit(limit)).all())
+
+
 def automatic_exists(session: Session, *, merchant_id: str, key: str) -> bool:
     return session.exec(
         select(Campaign.id).where(col(Campaign.merchant_id) == merchant_id, col(Campaign.automatic_key) == key)

@@ -145,7 +145,8 @@ def get_campaign(campaign_id: str, key: MarketerOrManager, agent: AgentDep, sett
     return campaign_out(campaign, counts)
 
 
-def _report(agent: AgentDep, settings: SettingsDep, campaign_id: str) -> dict[str, Any]:
+def report_of(agent: AgentDep, settings: SettingsDep, campaign_id: str) -> dict[str, Any]:
+    """The campaign's report as of the merchant's clock (404 for another merchant's or no campaign)."""
     try:
         campaign = service.get(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id)
     except _ERRORS as exc:
@@ -160,12 +161,12 @@ def _report(agent: AgentDep, settings: SettingsDep, campaign_id: str) -> dict[st
 def get_report(campaign_id: str, key: MarketerOrManager, agent: AgentDep, settings: SettingsDep) -> dict[str, Any]:
     """Per arm: n, redeemed, redemption rate, visits, visit rate, revenue per guest; uplift with a 95 %
     Newcombe interval and relative lift; power (underpowered flag); sample-ratio-mismatch check."""
-    return _report(agent, settings, campaign_id)
+    return report_of(agent, settings, campaign_id)
 
 
 @router.get("/{campaign_id}/report.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "cumulative visits and redemptions"}})
 def get_report_png(campaign_id: str, key: MarketerOrManager, agent: AgentDep, settings: SettingsDep) -> Response:
     """Cumulative share of guests who came back and who redeemed, treatment against holdout, by day."""
-    return Response(render_png(_report(agent, settings, campaign_id)), media_type="image/png",
+    return Response(render_png(report_of(agent, settings, campaign_id)), media_type="image/png",
                     headers={"Cache-Control": "no-store"})

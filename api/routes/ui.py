@@ -5,6 +5,8 @@
 - `/ui/offers/{id}`: guest context (pseudonymous), rationale, verdicts with evidence, audit trail
   with reviewers and before/after values, the copy with a live check, and the review buttons the
   caller's role may use. Reviews go through the same review path as `POST /offers/{id}/review`;
+- `/ui/campaigns`, `/ui/campaigns/{id}`: campaigns, each with its counts, report figures and the report's plot
+  (marketer, manager);
 - `/ui/guest`: the associate's view (`api.routes.ui_guest`).
 
 Every template is autoescaped: guest-facing copy is model output and is shown, never run.
@@ -237,6 +239,51 @@ async def review_form(request: Request, offer_id: str, ui: ReviewerAction, setti
         return await run_in_threadpool(_offer_page, request, ui, agent, offer_id,
                                        error=offer_view.error_text(exc.detail), status_code=exc.status_code)
     return RedirectResponse(f"/ui/offers/{quote(offer_id)}?done={action}", status.HTTP_303_SEE_OTHER)
+
+
+# ------------------------------------------------------------------------------------ campaigns
+
+
+def _campaign_report(agent: OfferAgent, settings: Any, campaign_id: str) -> dict[str, Any]:
+    """`GET /campaigns/{id}/report` itself, its 404 shown as a page."""
+    from api.routes.campaigns import report_of
+
+    try:
+        return report_of(agent, settings, campaign_id)
+    except HTTPException as exc:
+        raise PageError(exc.status_code, str(exc.detail)) from exc
+
+
+@router.get("/campaigns")
+def campaigns_page(request: Request, ui: ReviewerPage, settings: SettingsDep) -> HTMLResponse:
+    from db import campaigns as lifecycle
+
+    with Session(request.app.state.engine) as db:
+        campaigns = lifecycle.recent(db, merchant_id=settings.default_merchant_id)
+    return render(request, "campaigns.html", ui=ui, campaigns=campaigns)
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(request: Request, campaign_id: str, ui: ReviewerPage, agent: AgentDep,
+                  settings: SettingsDep) -> HTMLResponse:
+    """The campaign's plan, counts and report: the figures of `GET /campaigns/{id}/report` and its plot."""
+    from db import campaigns as lifecycle
+    from db.tables import Campaign
+
+    report = _campaign_report(agent, settings, campaign_id)
+    with Session(request.app.state.engine) as db:
+        campaign = db.get(Campaign, campaign_id)
+        counts = lifecycle.campaign_counts(db, campaign_id)
+    return render(request, "campaign.html", ui=ui, campaign=campaign, counts=counts, report=report)
+
+
+@router.get("/campaigns/{campaign_id}/report.png")
+def campaign_plot(campaign_id: str, ui: ReviewerPage, agent: AgentDep, settings: SettingsDep) -> Response:
+    """`GET /campaigns/{id}/report.png` for the page's session (an <img> sends the cookie, not the API key)."""
+    from profiles.campaign_report import render_png
+
+    png = render_png(_campaign_report(agent, settings, campaign_id))
+    return Response(png, media_type="image/png", headers={"cache-control": "no-store"})
 
 
 # ------------------------------------------------------------------------------ the associate

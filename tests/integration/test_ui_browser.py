@@ -215,3 +215,55 @@ def test_marketer_edits_manager_accepts_associate_asks(browser: Any, world: Revi
     for person in (marketer, manager, associate):
         person.context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_campaign_page_shows_the_report_and_its_plot(browser: Any, world: ReviewWorld) -> None:
+    """A marketer's campaign, approved by a manager and run: its page shows the report's figures and the
+    plot loads (an image the browser decoded); an associate may see neither."""
+    from playwright.sync_api import expect
+
+    from agent.campaigns.run import CampaignRunner
+    from agent.runner import get_agent
+
+    w = world
+    body = {"name": "Win back our regulars", "kind": "win_back", "holdout_pct": 50,
+            "audience": {"rule": {"churn_risk_min": 0.0}}}
+    with w.client("marketer") as c:
+        created = c.post("/campaigns", json=body)
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    with w.client("manager") as c:
+        assert c.post(f"/campaigns/{campaign_id}/approve").status_code == 200
+    settings = w.app.state.settings
+    runner = CampaignRunner(get_agent(settings, w.engine))
+    assert runner.run_due(settings.default_merchant_id, automatic=False).campaigns == [campaign_id]
+    with w.client("manager") as c:
+        report = c.get(f"/campaigns/{campaign_id}/report").json()
+    treatment = report["groups"]["treatment"]["n"]
+    assert treatment > 0 and report["groups"]["holdout"]["n"] > 0
+
+    problems: list[str] = []
+    marketer = Watched(browser, "marketer", problems)
+    page = marketer.login(w, "marketer", "/ui/campaigns")
+    page.click(f"a[href='/ui/campaigns/{campaign_id}']")
+    page.wait_for_url(f"**/ui/campaigns/{campaign_id}")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("completed")
+    expect(page.get_by_test_id("campaign-report").locator("tbody tr").first).to_contain_text(str(treatment))
+    expect(page.get_by_test_id("campaign-uplift")).to_contain_text("95 % Newcombe interval")
+    plot = page.get_by_test_id("campaign-plot")
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.complete", arg=plot.element_handle())
+    assert plot.evaluate("el => el.naturalWidth") > 0
+    assert plot.evaluate("el => el.naturalHeight") > 0
+    _shot(page, "08-marketer-campaign-report")
+    marketer.context.close()
+    assert not problems, "\n".join(problems)
+
+    associate = Watched(browser, "associate", [])  # its 403s are the point, not a problem
+    page = associate.login(w, "associate", "/ui/guest")
+    for path in (f"/ui/campaigns/{campaign_id}", f"/ui/campaigns/{campaign_id}/report.png"):
+        assert page.goto(w.url + path).status == 403
+    with w.client() as anonymous:  # no session: sent to log in, no image
+        r = anonymous.get(f"/ui/campaigns/{campaign_id}/report.png", follow_redirects=False)
+    assert r.status_code == 303 and "/ui/login" in r.headers["location"]
+    associate.context.close()
