@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from db.tables import AuditEvent
+from db.types import utcnow
 
 # Keys that would carry a guest's contact details; outputs must reference customers by id/pseudonym.
 CONTACT_PII_KEYS = frozenset(
@@ -60,8 +62,7 @@ def find_contact_pii_keys(value: Any, *, path: str = "") -> list[str]:
     return found
 
 
-def record_audit(
-    session: Session,
+def audit_values(
     *,
     correlation_id: str,
     node: str,
@@ -72,25 +73,36 @@ def record_audit(
     model: str | None = None,
     prompt_version: str | None = None,
     verdicts: list[dict[str, Any]] | None = None,
-) -> AuditEvent:
-    """Add one audit row to `session` (the caller's transaction commits it with the effect it records).
-
-    `inputs` is hashed, never stored. `outputs` is stored as JSON and must not contain contact
-    PII keys (ValueError otherwise).
-    """
+) -> dict[str, Any]:
+    """One audit row's column values. `inputs` is hashed, never stored. `outputs` is stored as JSON and must
+    not contain contact PII keys (ValueError otherwise)."""
     leaked = find_contact_pii_keys(outputs)
     if leaked:
         raise ValueError(f"audit outputs must not contain contact PII fields: {', '.join(leaked)}")
-    event = AuditEvent(
-        correlation_id=correlation_id,
-        offer_id=offer_id,
-        node=node,
-        actor=actor,
-        inputs_digest=inputs_digest(inputs) if inputs is not None else None,
-        outputs=json.loads(canonical_json(dict(outputs))),
-        model=model,
-        prompt_version=prompt_version,
-        verdicts=verdicts,
-    )
+    return {
+        "correlation_id": correlation_id,
+        "offer_id": offer_id,
+        "node": node,
+        "actor": actor,
+        "inputs_digest": inputs_digest(inputs) if inputs is not None else None,
+        "outputs": json.loads(canonical_json(dict(outputs))),
+        "model": model,
+        "prompt_version": prompt_version,
+        "verdicts": verdicts,
+        "created_at": utcnow(),
+    }
+
+
+def record_audit(session: Session, **values: Any) -> AuditEvent:
+    """Add one audit row (`audit_values`' arguments) to `session`: the caller's transaction commits it with
+    the effect it records."""
+    event = AuditEvent(**audit_values(**values))
     session.add(event)
     return event
+
+
+def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many rows of `audit_values` in one executemany, in the caller's transaction: a campaign chunk writes
+    thousands, and an ORM object per row costs more than deciding the guest."""
+    if rows:
+        session.execute(insert(AuditEvent), list(rows))

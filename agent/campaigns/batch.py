@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from agent.audit_trail import audit
 from agent.campaigns.brief import CampaignBrief
 from agent.campaigns.eligibility import GuestSnapshot
 from agent.context import AgentContext
@@ -42,6 +41,7 @@ from db import offers
 from db.tables import Customer, CustomerContact, Location, PosTransaction, TransactionLine
 from guardrails.context import GuardrailContext
 from guardrails.engine import evaluate
+from tools.audit import audit_values
 
 STEPS_BEFORE_ROUTING = ["load_recipient", "retrieve_context", "draft_offer", "check_guardrails"]
 
@@ -158,10 +158,12 @@ def decide(
     return Decision(event_id, offer_id_for(event_id), guest, brief, inp, result, report, value)
 
 
-def record(ctx: AgentContext, session: Session, decision: Decision, *, merchant_id: str) -> str | None:
-    """Add one decision's offer row (already in the status its verdicts give: db.offers.save_checked) and the
-    audit rows of the nodes it stands for; returns that status (None: no offer drafted). Nothing is flushed:
-    the chunk writes once."""
+def record(session: Session, decision: Decision, *, merchant_id: str, audit_rows: list[dict[str, Any]]
+           ) -> str | None:
+    """Add one decision's offer row (already in the status its verdicts give: db.offers.save_checked) and
+    append to `audit_rows` the audit rows of the nodes it stands for; returns that status (None: no offer
+    drafted). Nothing is flushed: the chunk writes its offers once, then its audit rows in one executemany
+    (tools.audit.insert_audit_rows)."""
     state = decision.state(merchant_id)
     brief, offer, result = decision.brief, decision.result.offer, decision.result
     # The draft input is large: digested once (its JSON, field order fixed by the model) for both nodes' rows.
@@ -169,7 +171,8 @@ def record(ctx: AgentContext, session: Session, decision: Decision, *, merchant_
     offer_id = decision.offer_id if offer.make_offer else None
 
     def node(name: str, outputs: dict[str, Any], **kw: Any) -> None:
-        audit(ctx, state, name, outputs, session=session, **kw)  # type: ignore[arg-type]
+        kw.setdefault("offer_id", offer_id)
+        audit_rows.append(audit_values(correlation_id=decision.event_id, node=name, outputs=outputs, **kw))
 
     node("load_recipient", {"campaign_id": brief.campaign_id, "kind": brief.kind, "trigger": brief.trigger,
                             "sku": brief.sku, "reason": brief.reason},

@@ -42,6 +42,7 @@ from db.tables import Campaign, CampaignRecipient, Offer
 from db.types import utcnow
 from guardrails.fatigue import fatigue_violations
 from guardrails.local_time import customer_zone, next_allowed_send_time
+from tools.audit import insert_audit_rows
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class CampaignRunner:
         outcomes: list[str] = []
         settled: list[tuple[int, str, str | None, str | None]] = []  # recipient, status, reason, offer id
         threads: list[tuple[CampaignRecipient, dict[str, Any] | None]] = []
+        audit_rows: list[dict[str, Any]] = []
         with session_scope(self.engine) as session:
             for recipient in chunk:
                 assert recipient.id is not None
@@ -172,7 +174,7 @@ class CampaignRunner:
                 assert verdict.brief is not None
                 decision = batch.decide(ctx, merchant_id=campaign.merchant_id, event_id=recipient.event_id,
                                         guest=guest, brief=verdict.brief, facts=facts, notes=notes)
-                status = batch.record(ctx, session, decision, merchant_id=campaign.merchant_id)
+                status = batch.record(session, decision, merchant_id=campaign.merchant_id, audit_rows=audit_rows)
                 if status is None:
                     settled.append((recipient.id, lifecycle.R_NO_OFFER, decision.result.offer.rationale[:500], None))
                     outcomes.append("no_offer")
@@ -181,7 +183,8 @@ class CampaignRunner:
                     outcomes.append("blocked")
                 else:
                     threads.append((recipient, decision.state(campaign.merchant_id)))
-            session.flush()  # the chunk's drafts and audit rows, written together
+            session.flush()  # the chunk's drafts, then their audit rows: one transaction
+            insert_audit_rows(session, audit_rows)
             for recipient_id, status, reason, offer_id in settled:
                 lifecycle.settle(session, recipient_id, to=status, reason=reason, offer_id=offer_id, at=ctx.now())
         for recipient, state in threads:
