@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,8 @@ from guardrails.policy import Policy
 CATALOG_TTL_S = 60.0
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from agent.drafting import Drafter
     from profiles.merchant_model import MerchantModel
     from tools.pos.base import PosAdapter
@@ -56,6 +60,18 @@ class AgentContext:
             now = merchant_now(session, merchant_id, real_now=self.now())
             pinned = has_test_clock(session, merchant_id)
         return (replace(self, clock=lambda: now) if pinned else self), now
+
+    @contextmanager
+    def reading(self, session: Session | None = None) -> Iterator[Session]:
+        """`session` when the caller has one (its node's transaction: reads and audit row together), else
+        a read-only session of its own."""
+        if session is not None:
+            yield session
+            return
+        from sqlmodel import Session
+
+        with Session(self.engine) as own:
+            yield own
 
     def merchant_model(self, merchant_id: str) -> MerchantModel:
         """The merchant's fitted BG/NBD + spend model, fitted once per process (batch refits replace it)."""

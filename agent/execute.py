@@ -25,9 +25,9 @@ from sqlmodel import Session
 
 from agent.audit_trail import audit
 from agent.context import AgentContext
-from agent.recheck import Evaluation, evaluate_now, unreviewed_escalations
+from agent.recheck import Evaluation, evaluate_decision, unreviewed_escalations
 from agent.review import approved, reviewer_ref
-from agent.state import OfferState, decision_features
+from agent.state import OfferState
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
@@ -46,22 +46,13 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     assert offer_id is not None
     if not approved(state):  # defence in depth: the routers already guarantee this
         raise RuntimeError(f"offer {offer_id} reached execute without an approval")
-    with Session(ctx.engine) as session:
+    with Session(ctx.engine) as session:  # the offer, the guest and the re-check's facts, read together
         row = session.get(Offer, offer_id)
         customer = session.get(Customer, state["customer_id"])
         assert row is not None and customer is not None
-    if row.status not in offers.EXECUTABLE:
-        return _already_settled(row)  # a re-run after this node's own final commit
-    offer = OfferDraft.model_validate(state["draft"])
-    ev = evaluate_now(
-        ctx,
-        offer=offer,
-        merchant_id=state["merchant_id"],
-        customer_id=state["customer_id"],
-        location_id=state.get("location_id"),
-        offer_id=offer_id,
-        features=decision_features(state),
-    )
+        if row.status not in offers.EXECUTABLE:
+            return _already_settled(row)  # a re-run after this node's own final commit
+        ev = evaluate_decision(ctx, state, session=session)
     report = ev.report
     if report.verdict == "block":
         return _stop(ctx, state, ev, BLOCKED, [r.rule for r in report.blocking])
@@ -70,7 +61,7 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
         new = unreviewed_escalations(seen, report)
         if new:
             return _stop(ctx, state, ev, BACK_TO_REVIEW, new)
-    return _side_effects(ctx, state, ev, offer, customer)
+    return _side_effects(ctx, state, ev, ev.context.offer, customer)
 
 
 def _already_settled(row: Offer) -> dict[str, Any]:

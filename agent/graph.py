@@ -28,11 +28,10 @@ from agent.drafting import DraftInput
 from agent.execute import SENT, execute, route_after_execute
 from agent.facts import jsonable, offer_id_for
 from agent.lateness import late_reason
-from agent.recheck import evaluate_now
+from agent.recheck import evaluate_decision
 from agent.retrieval import build_draft_input, read_tool_context
 from agent.review import approved, human_review, reviewer_ref, route_after_review
 from agent.state import OfferState, decision_features
-from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
 from db.tables import Offer, PosTransaction, TransactionLine
@@ -66,39 +65,42 @@ def update_profile(state: OfferState, runtime: Runtime[AgentContext]) -> dict[st
     from agent.indexing import refresh_customer
 
     ctx = runtime.context
-    features = refresh_customer(
-        ctx, merchant_id=state["merchant_id"], customer_id=state["customer_id"], transaction_id=state["transaction_id"]
-    )
-    # The checkpointer stores the dump; readers validate it back (agent.state.decision_features).
-    dump = features.model_dump(mode="json") if features is not None else None
-    audited = ("visits_12m", "churn_risk", "expected_next_visit_at", "lifecycle", "model_source")
-    summary = {key: dump[key] for key in audited} if dump is not None else {}
-    audit(ctx, state, "update_profile", summary, inputs={"customer_id": state["customer_id"]})
+    with session_scope(ctx.engine) as session:  # the reads and the audit row, one transaction
+        features = refresh_customer(ctx, merchant_id=state["merchant_id"], customer_id=state["customer_id"],
+                                    transaction_id=state["transaction_id"], session=session)
+        # The checkpointer stores the dump; readers validate it back (agent.state.decision_features).
+        dump = features.model_dump(mode="json") if features is not None else None
+        audited = ("visits_12m", "churn_risk", "expected_next_visit_at", "lifecycle", "model_source")
+        summary = {key: dump[key] for key in audited} if dump is not None else {}
+        audit(ctx, state, "update_profile", summary, inputs={"customer_id": state["customer_id"]}, session=session)
     return {"features": dump, "steps": ["update_profile"]}
 
 
 def retrieve_context(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
-    draft_input = build_draft_input(
-        ctx,
-        merchant_id=state["merchant_id"],
-        customer_id=state["customer_id"],
-        transaction_id=state["transaction_id"],
-        features=decision_features(state),
-    )
-    data = jsonable(draft_input)
-    audit(
-        ctx,
-        state,
-        "retrieve_context",
-        {
-            "eligible_items": len(draft_input.eligible_catalog),
-            "complements": len(draft_input.complements),
-            "offers_last_30d": draft_input.offer_history.offers_last_30d,
-            "has_staff_notes": draft_input.staff_notes_pseudonymized is not None,
-        },
-        inputs=data,
-    )
+    with session_scope(ctx.engine) as session:  # the reads and the audit row, one transaction
+        draft_input = build_draft_input(
+            ctx,
+            merchant_id=state["merchant_id"],
+            customer_id=state["customer_id"],
+            transaction_id=state["transaction_id"],
+            features=decision_features(state),
+            session=session,
+        )
+        data = jsonable(draft_input)
+        audit(
+            ctx,
+            state,
+            "retrieve_context",
+            {
+                "eligible_items": len(draft_input.eligible_catalog),
+                "complements": len(draft_input.complements),
+                "offers_last_30d": draft_input.offer_history.offers_last_30d,
+                "has_staff_notes": draft_input.staff_notes_pseudonymized is not None,
+            },
+            inputs=data,
+            session=session,
+        )
     return {"draft_input": data, "steps": ["retrieve_context"]}
 
 
@@ -158,18 +160,10 @@ def check_guardrails(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
     """Every rule on the draft (or a reviewer's edit), against facts read now."""
     ctx = runtime.context
     offer_id = state.get("offer_id")
-    ev = evaluate_now(
-        ctx,
-        offer=OfferDraft.model_validate(state["draft"]),
-        merchant_id=state["merchant_id"],
-        customer_id=state["customer_id"],
-        location_id=state.get("location_id"),
-        offer_id=offer_id,
-        features=decision_features(state),
-    )
-    report = ev.report
     review = state.get("review")
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine) as session:  # facts read, verdicts and audit row: one transaction
+        ev = evaluate_decision(ctx, state, session=session)
+        report = ev.report
         if offer_id:
             offers.record_verdicts(
                 session,

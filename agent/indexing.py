@@ -215,7 +215,12 @@ class VectorIndexer:
 
 
 def refresh_customer(
-    ctx: AgentContext, *, merchant_id: str, customer_id: int, transaction_id: int | None = None
+    ctx: AgentContext,
+    *,
+    merchant_id: str,
+    customer_id: int,
+    transaction_id: int | None = None,
+    session: Session | None = None,
 ) -> ProfileFeatures | None:
     """One customer's features as of the sale `transaction_id` happened (as of now without one; None: no
     visit yet), and their profile (+ this visit) upserted into Qdrant, in the background when the
@@ -223,12 +228,13 @@ def refresh_customer(
 
     The two may differ: a sale that arrives out of order is decided on what was known when it happened
     (later visits ignored), while the stored profile is always the features as of the newest visit, a
-    function of the set of visits alone, so it ends the same whatever order sales arrive in.
+    function of the set of visits alone, so it ends the same whatever order sales arrive in. Reads go
+    through `session` when given (the caller's transaction).
     """
-    with Session(ctx.engine) as session:
-        customer = session.get(Customer, customer_id)
+    with ctx.reading(session) as reader:
+        customer = reader.get(Customer, customer_id)
         assert customer is not None
-        visits = load_visits(session, customer_id=customer_id)
+        visits = load_visits(reader, customer_id=customer_id)
     model = ctx.merchant_model(merchant_id)
     visit = next((v for v in visits if v.transaction_id == transaction_id), None)
     as_of = visit.occurred_at if visit is not None else ctx.now()

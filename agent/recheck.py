@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from agent.context import AgentContext
 from agent.retrieval import guardrail_context
-from agent.state import decision_features
+from agent.state import OfferState, decision_features
 from core.schemas import GuardrailReport, OfferDraft
 from db import inbox, offers
 from db.engine import session_scope
@@ -69,9 +69,11 @@ def evaluate_now(
     location_id: str | None,
     offer_id: str | None,
     features: ProfileFeatures | None,
+    session: Session | None = None,
 ) -> Evaluation:
-    """All rules on `offer` against facts read now. Value figures (CLV, 12-month spend) come from the
-    decision's own profile `features`, the numbers the drafter and the reviewer saw."""
+    """All rules on `offer` against facts read now (through `session` when given: the caller's
+    transaction). Value figures (CLV, 12-month spend) come from the decision's own profile `features`,
+    the numbers the drafter and the reviewer saw."""
     gctx = guardrail_context(
         ctx,
         offer=offer,
@@ -80,8 +82,23 @@ def evaluate_now(
         location_id=location_id,
         offer_id=offer_id,
         features=features,
+        session=session,
     )
     return Evaluation(report=evaluate(gctx), context=gctx)
+
+
+def evaluate_decision(ctx: AgentContext, state: OfferState, *, session: Session | None = None) -> Evaluation:
+    """`evaluate_now` on a decision's draft (or a reviewer's edit), for its guest, sale location and features."""
+    return evaluate_now(
+        ctx,
+        offer=OfferDraft.model_validate(state["draft"]),
+        merchant_id=state["merchant_id"],
+        customer_id=state["customer_id"],
+        location_id=state.get("location_id"),
+        offer_id=state.get("offer_id"),
+        features=decision_features(state),
+        session=session,
+    )
 
 
 def escalation_keys(results: Iterable[dict[str, Any]]) -> set[str]:

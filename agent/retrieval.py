@@ -111,17 +111,18 @@ def build_draft_input(
     transaction_id: int | None,
     features: ProfileFeatures | None,
     campaign: CampaignBrief | None = None,
+    session: Session | None = None,
 ) -> DraftInput:
+    """What the drafter sees, read through `session` when given (the caller's transaction)."""
     now = ctx.now()
     policy = ctx.policy
-    with Session(ctx.engine) as session:
+    with ctx.reading(session) as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
-        location = session.get(Location, customer.home_location_id) if customer.home_location_id else None
-        if transaction_id is not None:
-            txn = session.get(PosTransaction, transaction_id)
-            if txn is not None:
-                location = session.get(Location, txn.location_id)
+        txn = session.get(PosTransaction, transaction_id) if transaction_id is not None else None
+        # The sale's location, else the guest's home location.
+        location_id = txn.location_id if txn is not None else customer.home_location_id
+        location = session.get(Location, location_id) if location_id else None
         catalog = ctx.catalog(merchant_id)
         facts = facts_with_value(customer, location, features)
         lines = (
@@ -184,14 +185,16 @@ def guardrail_context(
     location_id: str | None,
     offer_id: str | None,
     features: ProfileFeatures | None = None,
+    session: Session | None = None,
 ) -> GuardrailContext:
-    """Facts as they are now (a reviewer's edit hours later is checked against current consent/history).
+    """Facts as they are now (a reviewer's edit hours later is checked against current consent/history),
+    read through `session` when given (the caller's transaction).
 
     Value figures (12-month visits and spend, CLV) come from the decision's profile features, the same
     numbers the drafter saw.
     """
     now = ctx.now()
-    with Session(ctx.engine) as session:
+    with ctx.reading(session) as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         location = session.get(Location, location_id) if location_id else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.types import Command
 from sqlalchemy.engine import Engine
@@ -28,6 +28,11 @@ from profiles.fit import customer_features
 from tools.errors import ToolUnavailable
 
 log = logging.getLogger(__name__)
+
+# Each step's checkpoint is saved before the next step starts, so a crashed decision resumes after the
+# last node that finished (LangGraph's default, "async", lets a node start before the previous step's
+# checkpoint is written; "exit" keeps only the final one).
+DURABILITY: Literal["sync"] = "sync"
 
 
 class OfferAgent:
@@ -59,9 +64,10 @@ class OfferAgent:
         if snapshot.next:
             if any(task.interrupts for task in snapshot.tasks):
                 return "pending_review"
-            result = self.graph.invoke(None, config, context=ctx)  # resume from the last checkpoint
+            # Resume from the last checkpoint.
+            result = self.graph.invoke(None, config, context=ctx, durability=DURABILITY)
         else:
-            result = self.graph.invoke(initial, config, context=ctx)
+            result = self.graph.invoke(initial, config, context=ctx, durability=DURABILITY)
         if result.get("__interrupt__"):
             return "pending_review"
         return str(result.get("outcome") or "no_offer")
@@ -93,7 +99,7 @@ class OfferAgent:
                 # the worker completes it (re-checking every rule first); this decision is not applied.
                 return self._hand_to_worker(offer_id, row.event_id)
             ctx, _now = self.ctx.on_merchant_clock(row.merchant_id)  # a sandbox on its test clock executes there
-            result = self.graph.invoke(Command(resume=decision), config, context=ctx)
+            result = self.graph.invoke(Command(resume=decision), config, context=ctx, durability=DURABILITY)
         except ToolUnavailable:
             # The decision is made and checkpointed; the POS/provider is down. Hand the thread back to
             # the worker, which resumes it at `execute` with the same idempotency keys.

@@ -55,6 +55,43 @@ def scripted_offer(body: dict[str, Any]) -> dict[str, Any]:
             "email_subject": "A little thank-you", "rationale": "high-margin main"}
 
 
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+class DecisionCounts:
+    """Deterministic cost of the decisions run while `on`: SQL statements and commits on the engine,
+    checkpoints and pending-write batches saved by the LangGraph checkpointer."""
+
+    def __init__(self, engine: Any, checkpointer: Any) -> None:
+        from sqlalchemy import event
+
+        self.on = False
+        self.n = {"statements": 0, "commits": 0, "checkpoints": 0, "checkpoint writes": 0}
+
+        def count(key: str) -> Any:
+            def bump(*_a: Any, **_k: Any) -> None:
+                if self.on:
+                    self.n[key] += 1
+            return bump
+
+        event.listen(engine, "before_cursor_execute", count("statements"))
+        event.listen(engine, "commit", count("commits"))
+        for method, key in (("put", "checkpoints"), ("put_writes", "checkpoint writes")):
+            original, bump = getattr(checkpointer, method), count(key)
+
+            def wrapped(*a: Any, _original: Any = original, _bump: Any = bump, **k: Any) -> Any:
+                _bump()
+                return _original(*a, **k)
+
+            setattr(checkpointer, method, wrapped)
+
+    def per_decision(self, decisions: int) -> str:
+        return ", ".join(f"{v / max(1, decisions):.1f} {k}" for k, v in self.n.items())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--customers", type=int, default=400)
@@ -63,6 +100,9 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="print where part A's decision time goes (cProfile)")
     p.add_argument("--postgres", action="store_true", help="part A on a throwaway PostgreSQL database "
                    "(BENCH_DATABASE_URL or TEST_DATABASE_URL) with the Postgres checkpointer, not SQLite")
+    p.add_argument("--skip-idle", action="store_true", help="skip part A's second pass with the indexer idle")
+    p.add_argument("--embedding-threads", type=int, default=None,
+                   help="torch threads of the embedder (EMBEDDING_THREADS; default: the usable cores, at most 4)")
     args = p.parse_args()
 
     from agent.checkpointer import make_checkpointer
@@ -99,7 +139,9 @@ def main() -> None:
             return
         database_url, drop = pg_database(base)
         atexit.register(drop)
-    settings = Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x", pseudonym_secret="y")
+    threads = {"embedding_threads": args.embedding_threads} if args.embedding_threads else {}
+    settings = Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x", pseudonym_secret="y",
+                        **threads)
     migrate(settings.database_url)
     engine = get_engine(settings.database_url)
     t0 = time.perf_counter()
@@ -145,18 +187,33 @@ def main() -> None:
     import cProfile
     import pstats
 
+    counts = DecisionCounts(engine, agent.graph.checkpointer)
     profiler = cProfile.Profile() if args.profile else None
     for sale in sales:
         event, recorded = ingest(sale)
         timings["draft"] = 0.0
         if profiler is not None:
             profiler.enable()
+        counts.on = True
         t = time.perf_counter()
         outcomes.append(agent.run_event(event, recorded))
         totals.append(time.perf_counter() - t)
+        counts.on = False
         if profiler is not None:
             profiler.disable()
         model_part.append(timings["draft"])
+    # The same decisions on other sales with the indexer idle: each one starts after the previous sale's
+    # vectors are written (flush, untimed), so no embedding shares the CPUs with it.
+    idle_totals = []
+    if not args.skip_idle:
+        idle_sales = [s for s in sample_sales(engine, count=args.events * 2, seed=11, now=now)
+                      if s["data"].get("customer_id")][: args.events]
+        for sale in idle_sales:
+            event, recorded = ingest(sale)
+            indexer.flush()
+            t = time.perf_counter()
+            agent.run_event(event, recorded)
+            idle_totals.append(time.perf_counter() - t)
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(r"/work/main/(agent|db|tools|guardrails|profiles|vectorstore)/|"
@@ -170,8 +227,13 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"   drafter p50 {pct(model_part, 50):.2f} ms; non-model overhead p50 {pct(overhead, 50):.1f} ms, "
           f"p95 {pct(overhead, 95):.1f} ms")
-    print(f"   background vector indexing (off the decision path): {indexer.done} jobs in {indexer.batches} batches, "
-          f"{1000 * indexer.busy_s / max(1, indexer.done):.1f} ms per job (embed profile + visit docs, upsert)")
+    print(f"   background vector indexing (beside the decisions, as in the worker): {indexer.done} jobs in "
+          f"{indexer.batches} batches, {1000 * indexer.busy_s / max(1, indexer.done):.1f} ms per job "
+          f"(embed profile + visit docs, upsert; torch threads {torch_threads()})")
+    if idle_totals:
+        print(f"   with the indexer idle (vectors flushed before each decision, {len(idle_totals)} other sales): "
+              f"p50 {pct(idle_totals, 50):.1f} ms, p95 {pct(idle_totals, 95):.1f} ms")
+    print(f"   per decision (mean): {counts.per_decision(len(totals))}")
 
     # ---------------------------------------------------------------- B. same scripted model, two designs
     if args.model_events <= 0:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_threads: int | None = Field(
+        default=None, ge=1, description="torch intra-op threads of the local embedder; unset = the usable cores "
+        "(at most 4). The worker's indexer embeds beside the decisions: 1 leaves them a core on a small machine.")
 
     pos_webhook_secret: str | None = None
     square_webhook_signature_key: str | None = None

@@ -90,7 +90,9 @@ def get_embedder(settings: Settings) -> Embedder:
             return RemoteEmbedder(address, settings.resolved_vector_service_key().encode(), dim=LOCAL_MODEL_DIM)
     elif provider == "local":
         key = ("local",)
-        factory = LocalEmbedder
+
+        def factory() -> Embedder:
+            return LocalEmbedder(torch_threads=settings.embedding_threads)
     else:
         base_url = os.environ.get("EMBEDDING_BASE_URL") or settings.llm_base_url
         api_key = os.environ.get("EMBEDDING_API_KEY") or settings.llm_api_key
