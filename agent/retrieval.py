@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from agent.campaigns.brief import CampaignBrief
 from agent.context import AgentContext
 from agent.draft_input import Complement, DraftFeatures, DraftInput, FavouriteItem, assemble_draft_input
+from agent.drafting import reads_staff_notes
 from agent.facts import contact_known_values, customer_facts, offer_history
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from core.schemas import CatalogFact, CustomerFacts, OfferDraft
@@ -141,7 +142,7 @@ def build_draft_input(
         history = offer_history(session, customer_id=customer_id, now=now)
         known_values, notes = contact_known_values(session, customer_id=customer_id)
     notes_scrubbed = None
-    if notes:
+    if notes and reads_staff_notes(ctx.drafter):
         # Staff notes are untrusted free text: pseudonymized (Presidio + this guest's own contact values).
         notes_scrubbed = ctx.get_pseudonymizer().pseudonymize_text(
             notes,

@@ -9,6 +9,7 @@ staff notes must be absent from all of it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,12 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+class NotesReadingDrafter(OfflineDrafter):
+    """Stands for a model drafter: it reads staff notes, so they are pseudonymized into its input."""
+
+    reads_staff_notes = True
+
+
 def test_no_contact_pii_in_any_prompt(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'pii.db'}"
     from db.engine import make_engine, migrate
@@ -44,7 +51,7 @@ def test_no_contact_pii_in_any_prompt(tmp_path: Path) -> None:
     engine: Engine = make_engine(url)
     seed_database(engine, customers=400, months=12, seed=42)
     settings = make_settings(url, tmp_path)
-    ctx = AgentContext(settings=settings, engine=engine, policy=default_policy(), drafter=OfflineDrafter(),
+    ctx = AgentContext(settings=settings, engine=engine, policy=default_policy(), drafter=NotesReadingDrafter(),
                        pos=SandboxPos(engine), clock=lambda: NOW)
     with Session(engine) as s:
         contacts = {c.customer_id: c for c in s.exec(select(CustomerContact)).all()}
@@ -84,6 +91,17 @@ def test_no_contact_pii_in_any_prompt(tmp_path: Path) -> None:
                 leaks.append(f"card-like number in notes of customer {cid}")
     assert not leaks, leaks[:20]
     assert customers  # the sandbox really was there
+
+    # The offline drafter decides on facts alone: its input carries no notes and Presidio is not run.
+    offline = replace(ctx, drafter=OfflineDrafter())
+    with_notes = [cid for cid, c in contacts.items() if c.notes and cid in visits][:5]
+    misses = ctx.get_pseudonymizer().cache_misses
+    ctx.get_pseudonymizer().clear_cache()
+    for cid in with_notes:
+        inp = build_draft_input(offline, merchant_id="m_sandbox", customer_id=cid, transaction_id=last_txn.get(cid),
+                                features=None)
+        assert inp.staff_notes_pseudonymized is None
+    assert with_notes and ctx.get_pseudonymizer().cache_misses == misses
 
 
 def _menu_text(prompt: str, name: str) -> str:
