@@ -80,6 +80,14 @@ def enqueue_event(session: Session, *, provider: str, provider_event_id: str, ev
     return EnqueueResult(event_id=existing, duplicate=True)
 
 
+def enqueue_event_alone(engine: Engine, **kwargs: Any) -> EnqueueResult:
+    """`enqueue_event` as a transaction of its own (the webhook's only write). Its INSERT .. ON CONFLICT is
+    one atomic statement, so it runs on an autocommit connection: no BEGIN/COMMIT round trip, and nothing
+    can be half-written."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn, Session(bind=conn) as session:
+        return enqueue_event(session, **kwargs)
+
+
 def get_event(session: Session, *, event_id: str) -> InboxEvent | None:
     """By our id, or by the provider's event id as a convenience."""
     row = session.get(InboxEvent, event_id)

@@ -18,8 +18,7 @@ from api.deps import EngineDep, SettingsDep
 from api.signatures import SignatureError, verify_pos, verify_square
 from core.events import PayloadError, SaleCompleted, SaleProblem, SquareEvent, parse_generic, parse_json, sale_refusal
 from core.settings import Settings
-from db.engine import session_scope
-from db.inbox import enqueue_event
+from db.inbox import enqueue_event_alone
 from db.ingest import LocationMerchant, location_merchant
 from db.types import utcnow
 
@@ -79,9 +78,9 @@ def _accept(engine: Any, settings: Settings, *, provider: str, provider_event_id
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _refusal_detail(problems))
             merchant_id = where.merchant_id
         lock = _sqlite_write_lock if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        with lock, session_scope(engine) as session:
-            result = enqueue_event(session, provider=provider, provider_event_id=provider_event_id,
-                                   event_type=event_type, payload=payload, merchant_id=merchant_id)
+        with lock:
+            result = enqueue_event_alone(engine, provider=provider, provider_event_id=provider_event_id,
+                                         event_type=event_type, payload=payload, merchant_id=merchant_id)
     except OperationalError as exc:  # database locked/unreachable: tell the POS to retry later
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "inbox temporarily unavailable") from exc
     if result.duplicate:
