@@ -32,6 +32,7 @@ from agent.campaigns.eligibility import GuestSnapshot, check, reachable_channels
 from agent.campaigns.service import ensure_automatic
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
+from agent.drafting import reads_staff_notes
 from agent.facts import jsonable, offer_id_for
 from agent.runner import OfferAgent
 from core.schemas import GuardrailReport
@@ -151,7 +152,7 @@ class CampaignRunner:
             facts = batch.ChunkFacts.load(ctx, session, [r.customer_id for r in chunk])
             existing = set(session.exec(
                 select(Offer.id).where(col(Offer.id).in_([offer_id_for(r.event_id) for r in chunk]))).all())
-        notes = bool(getattr(ctx.drafter, "reads_staff_notes", True))
+        notes = reads_staff_notes(ctx.drafter)
         outcomes: list[str] = []
         settled: list[tuple[int, str, str | None, str | None]] = []  # recipient, status, reason, offer id
         threads: list[tuple[CampaignRecipient, dict[str, Any] | None]] = []

@@ -1,8 +1,9 @@
 """Creating, changing and approving campaigns: the plan a manager approves.
 
 `create` and `update` compute the plan shown for approval (`preview`): audience and holdout sizes from
-the real eligibility and split, a few real drafts with their guardrail verdicts (the same retrieval,
-drafter and rules as a live decision; nothing is written or sent), and the estimated cost. A change after
+the real eligibility and split, a few real drafts with their guardrail verdicts (decided as the run decides,
+agent.campaigns.batch: the same draft input, drafter and rules; nothing is written or sent), and the
+estimated cost. A change after
 approval resets it (db.campaigns.update_plan); an approval names the version it saw.
 """
 
@@ -17,12 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from agent.campaigns import audience as audiences
+from agent.campaigns import batch
 from agent.campaigns.audience import Member
 from agent.campaigns.spec import Audience, AudienceRule, CampaignSpec
 from agent.context import AgentContext
+from agent.drafting import reads_staff_notes
 from agent.pricing import margin_after_discount
-from agent.recheck import evaluate_now
-from agent.retrieval import build_draft_input, read_tool_context
 from db import campaigns as lifecycle
 from db.engine import session_scope
 from db.tables import Campaign
@@ -148,7 +149,10 @@ def preview(ctx: AgentContext, campaign: Campaign) -> dict[str, Any]:
     with Session(ctx.engine) as session:
         plan = audiences.plan(ctx, session, campaign, now=now)
     treatment = sorted(plan.arm(lifecycle.TREATMENT), key=lambda m: m.bucket)
-    drafts = [sample_draft(ctx, campaign, member) for member in treatment[:COST_SAMPLE]]
+    sampled = treatment[:COST_SAMPLE]
+    with Session(ctx.engine) as session:
+        facts = batch.ChunkFacts.load(ctx, session, [m.guest.customer_id for m in sampled])
+    drafts = [sample_draft(ctx, campaign, member, facts) for member in sampled]
     return {
         "planned_at": now.isoformat(),
         "candidates": plan.candidates,
@@ -162,13 +166,14 @@ def preview(ctx: AgentContext, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def sample_draft(ctx: AgentContext, campaign: Campaign, member: Member) -> dict[str, Any]:
-    """One guest's real draft and verdicts, through the live decision's retrieval, drafter and rules."""
+def sample_draft(ctx: AgentContext, campaign: Campaign, member: Member, facts: batch.ChunkFacts) -> dict[str, Any]:
+    """One guest's real draft and verdicts, decided as the run will decide it (agent.campaigns.batch: the
+    same draft input, drafter and rules); nothing is written."""
     guest, brief = member.guest, member.eligibility.brief
-    inp = build_draft_input(ctx, merchant_id=campaign.merchant_id, customer_id=guest.customer_id,
-                            transaction_id=None, features=guest.features, campaign=brief)
-    result = ctx.drafter.draft(inp, context=read_tool_context(ctx, inp, merchant_id=campaign.merchant_id,
-                                                              customer_id=guest.customer_id))
+    assert brief is not None  # eligible members carry their brief
+    decision = batch.decide(ctx, merchant_id=campaign.merchant_id, event_id=f"preview:{campaign.id}",
+                            guest=guest, brief=brief, facts=facts, notes=reads_staff_notes(ctx.drafter))
+    result = decision.result
     offer = result.offer
     out: dict[str, Any] = {
         "customer": guest.facts.pseudonym,
@@ -184,13 +189,12 @@ def sample_draft(ctx: AgentContext, campaign: Campaign, member: Member) -> dict[
         "offer_value_cents": 0,
         "margin_points_given_up": None,
     }
-    if not offer.make_offer:
+    report = decision.report
+    if report is None:
         return out
-    ev = evaluate_now(ctx, offer=offer, merchant_id=campaign.merchant_id, customer_id=guest.customer_id,
-                      location_id=guest.home_location_id, offer_id=None, features=guest.features)
-    out["verdict"] = ev.report.verdict
-    out["verdicts"] = [{"rule": r.rule, "verdict": r.verdict, "reason": r.reason} for r in ev.report.results]
-    out["offer_value_cents"] = ev.offer_value_cents
+    out["verdict"] = report.verdict
+    out["verdicts"] = [{"rule": r.rule, "verdict": r.verdict, "reason": r.reason} for r in report.results]
+    out["offer_value_cents"] = decision.offer_value_cents
     item = ctx.catalog(campaign.merchant_id).get(offer.sku or "")
     if item is not None and offer.offer_type == "percent_off_item" and offer.discount_pct:
         given_up = margin_after_discount(item, 0) - margin_after_discount(item, offer.discount_pct)
