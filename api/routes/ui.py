@@ -24,11 +24,12 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Req
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from agent.runner import OfferAgent
-from api.deps import AgentDep, EngineDep, SettingsDep, active_api_key
+from api.deps import AgentDep, AskAgentDep, EngineDep, SettingsDep, active_api_key
 from api.reviews import submit_review, validation_detail
 from api.ui import offer_view
 from api.ui.session import (
@@ -48,6 +49,7 @@ from api.ui.session import (
     set_cookie,
     signer,
 )
+from core.settings import Settings
 from db.review_queue import QueueFilters, queue_facets, review_queue
 from db.types import utcnow
 
@@ -293,18 +295,17 @@ GuestPage = Annotated[UiSession, Depends(page_session(*GUEST_ROLES))]
 GuestAction = Annotated[UiSession, Depends(action_session(*GUEST_ROLES))]
 
 
-def _guest_page(request: Request, ui: UiSession, pos_id: str, *, question: str | None = None, answer: Any = None,
-                error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _guest_page(request: Request, ui: UiSession, pos_id: str, settings: Settings, engine: Engine, agent: OfferAgent,
+                *, question: str | None = None, answer: Any = None, error: str | None = None,
+                status_code: int = 200) -> HTMLResponse:
     """The summary is `GET /customers/{id}` itself: POS id only, and no pseudonym for associates."""
-    from agent.runner import get_agent
     from api.routes.customers import read_customer
 
     guest = None
     if pos_id and error is None:
-        settings, engine = request.app.state.settings, request.app.state.engine
         try:
             with Session(engine) as db:
-                guest = read_customer(pos_id, ui.key, settings, db, get_agent(settings, engine))
+                guest = read_customer(pos_id, ui.key, settings, db, agent)
         except HTTPException as exc:
             error, status_code = offer_view.error_text(exc.detail), exc.status_code
     return render(request, "guest.html", status_code, ui=ui, pos_id=pos_id, guest=guest, question=question,
@@ -312,15 +313,16 @@ def _guest_page(request: Request, ui: UiSession, pos_id: str, *, question: str |
 
 
 @router.get("/guest")
-def guest_page(request: Request, ui: GuestPage, pos_id: Annotated[str, Query(max_length=128)] = "") -> HTMLResponse:
+def guest_page(request: Request, ui: GuestPage, settings: SettingsDep, engine: EngineDep, agent: AgentDep,
+               pos_id: Annotated[str, Query(max_length=128)] = "") -> HTMLResponse:
     """Look the guest at the till up by POS id: the safe summary (no contact details) and a question box."""
-    return _guest_page(request, ui, pos_id.strip())
+    return _guest_page(request, ui, pos_id.strip(), settings, engine, agent)
 
 
 @router.post("/guest/ask")
-async def guest_ask(request: Request, ui: GuestAction, settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
+async def guest_ask(request: Request, ui: GuestAction, settings: SettingsDep, engine: EngineDep, agent: AgentDep,
+                    ask_agent: AskAgentDep) -> HTMLResponse:
     """The associate's question, answered by `POST /customers/{id}/ask` itself (limits, errors, audit)."""
-    from agent.ask.service import get_ask_agent
     from api.routes.ask import AskIn, ask_about_customer
 
     form = await request.form()
@@ -328,16 +330,17 @@ async def guest_ask(request: Request, ui: GuestAction, settings: SettingsDep, en
     question = str(form.get("question") or "")
     try:
         body = AskIn(question=question)
-        answer = await ask_about_customer(pos_id, body, ui.key, settings, get_ask_agent(settings, engine), request,
+        answer = await ask_about_customer(pos_id, body, ui.key, settings, ask_agent, request,
                                           Response())
     except ValidationError as exc:
-        return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question,
+        return await run_in_threadpool(_guest_page, request, ui, pos_id, settings, engine, agent, question=question,
                                        error=offer_view.error_text(validation_detail(exc)),
                                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
     except HTTPException as exc:
-        return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question,
+        return await run_in_threadpool(_guest_page, request, ui, pos_id, settings, engine, agent, question=question,
                                        error=offer_view.error_text(exc.detail), status_code=exc.status_code)
-    return await run_in_threadpool(_guest_page, request, ui, pos_id, question=question, answer=answer)
+    return await run_in_threadpool(_guest_page, request, ui, pos_id, settings, engine, agent, question=question,
+                                   answer=answer)
 
 
 # ---------------------------------------------------------------------------------- wiring
