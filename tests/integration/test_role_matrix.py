@@ -92,6 +92,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/ui/offers/{offer_id}/check"): action("marketer", "manager"),
     ("POST", "/ui/offers/{offer_id}/review"): action("marketer", "manager"),
     ("GET", "/ui/guest"): page("associate", "manager"),
+    ("GET", "/ui/campaigns"): page("marketer", "manager"),
+    ("GET", "/ui/campaigns/{campaign_id}"): page("marketer", "manager"),
+    ("GET", "/ui/campaigns/{campaign_id}/report.png"): page("marketer", "manager"),
     ("POST", "/ui/guest/ask"): action("associate", "manager"),
     ("GET", "/ui/static/{path}"): PUBLIC,
 }
@@ -217,8 +220,11 @@ def test_role_matrix(world: ReviewWorld) -> None:
                 for role in ROLES:
                     client, _ = sessions[role]
                     status = client.get(url).status_code
-                    want = 200 if role in access.roles else 403
-                    expect(status == want, f"{method} {template} {role}: {status}, want {want}")
+                    if role in access.roles:  # past the role check, the missing campaign of _path_values is a 404
+                        ok = status == 200 or (status == 404 and "{campaign_id}" in template)
+                        expect(ok, f"{method} {template} {role}: {status}, want 200")
+                    else:
+                        expect(status == 403, f"{method} {template} {role}: {status}, want 403")
             elif access.kind == "action":
                 for caller, cookies in (("none", {}), ("bad session", {"la_session": "forged.cookie"})):
                     with httpx.Client(base_url=w.url, cookies=cookies) as stranger:
