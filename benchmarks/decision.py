@@ -103,6 +103,9 @@ def main() -> None:
     p.add_argument("--skip-idle", action="store_true", help="skip part A's second pass with the indexer idle")
     p.add_argument("--embedding-threads", type=int, default=None,
                    help="torch threads of the embedder (EMBEDDING_THREADS; default: the usable cores, at most 4)")
+    p.add_argument("--ab-embedding-threads", type=int, default=None, metavar="N",
+                   help="part A's first pass alternates blocks of 10 decisions between the embedder's thread count "
+                        "and N, and prints the latency of each side by side")
     args = p.parse_args()
 
     from agent.checkpointer import make_checkpointer
@@ -189,7 +192,13 @@ def main() -> None:
 
     counts = DecisionCounts(engine, agent.graph.checkpointer)
     profiler = cProfile.Profile() if args.profile else None
-    for sale in sales:
+    import torch
+
+    threads_as_set = torch.get_num_threads()
+    by_threads: dict[int, list[float]] = {}
+    for i, sale in enumerate(sales):
+        if args.ab_embedding_threads:  # blocks of 10 decisions, alternately on each thread count
+            torch.set_num_threads(args.ab_embedding_threads if (i // 10) % 2 else threads_as_set)
         event, recorded = ingest(sale)
         timings["draft"] = 0.0
         if profiler is not None:
@@ -198,10 +207,12 @@ def main() -> None:
         t = time.perf_counter()
         outcomes.append(agent.run_event(event, recorded))
         totals.append(time.perf_counter() - t)
+        by_threads.setdefault(torch.get_num_threads(), []).append(totals[-1])
         counts.on = False
         if profiler is not None:
             profiler.disable()
         model_part.append(timings["draft"])
+    torch.set_num_threads(threads_as_set)
     # The same decisions on other sales with the indexer idle: each one starts after the previous sale's
     # vectors are written (flush, untimed), so no embedding shares the CPUs with it.
     idle_totals = []
@@ -230,6 +241,9 @@ def main() -> None:
     print(f"   background vector indexing (beside the decisions, as in the worker): {indexer.done} jobs in "
           f"{indexer.batches} batches, {1000 * indexer.busy_s / max(1, indexer.done):.1f} ms per job "
           f"(embed profile + visit docs, upsert; torch threads {torch_threads()})")
+    if len(by_threads) > 1:
+        print("   by the embedder's torch threads (alternating blocks of 10 decisions): " + "; ".join(
+            f"{n} thread(s) p50 {pct(v, 50):.1f} ms, p95 {pct(v, 95):.1f} ms" for n, v in sorted(by_threads.items())))
     if idle_totals:
         print(f"   with the indexer idle (vectors flushed before each decision, {len(idle_totals)} other sales): "
               f"p50 {pct(idle_totals, 50):.1f} ms, p95 {pct(idle_totals, 95):.1f} ms")
