@@ -257,23 +257,23 @@ def _campaign_report(agent: OfferAgent, settings: Any, campaign_id: str) -> dict
 
 
 @router.get("/campaigns")
-def campaigns_page(request: Request, ui: ReviewerPage, settings: SettingsDep) -> HTMLResponse:
+def campaigns_page(request: Request, ui: ReviewerPage, settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
     from db import campaigns as lifecycle
 
-    with Session(request.app.state.engine) as db:
+    with Session(engine) as db:
         campaigns = lifecycle.recent(db, merchant_id=settings.default_merchant_id)
     return render(request, "campaigns.html", ui=ui, campaigns=campaigns)
 
 
 @router.get("/campaigns/{campaign_id}")
 def campaign_page(request: Request, campaign_id: str, ui: ReviewerPage, agent: AgentDep,
-                  settings: SettingsDep) -> HTMLResponse:
+                  settings: SettingsDep, engine: EngineDep) -> HTMLResponse:
     """The campaign's plan, counts and report: the figures of `GET /campaigns/{id}/report` and its plot."""
     from db import campaigns as lifecycle
     from db.tables import Campaign
 
     report = _campaign_report(agent, settings, campaign_id)
-    with Session(request.app.state.engine) as db:
+    with Session(engine) as db:
         campaign = db.get(Campaign, campaign_id)
         counts = lifecycle.campaign_counts(db, campaign_id)
     return render(request, "campaign.html", ui=ui, campaign=campaign, counts=counts, report=report)
