@@ -123,6 +123,8 @@ def login_form(request: Request, next: Annotated[str, Query(max_length=500)] = "
 @router.post("/login")
 def login(
     request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
     api_key: Annotated[str, Form(max_length=200)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
@@ -130,14 +132,14 @@ def login(
     if not login_csrf_ok(request, csrf_token):
         return _login_page(request, next_path=next, status_code=status.HTTP_403_FORBIDDEN,
                            error="The login form expired; please try again.")
-    with Session(request.app.state.engine) as db:
+    with Session(engine) as db:
         key = active_api_key(db, api_key.strip()) if api_key.strip() else None
     if key is None:
         return _login_page(request, next_path=next, status_code=status.HTTP_401_UNAUTHORIZED,
                            error="That API key is unknown or revoked.")
     response = RedirectResponse(_safe_next(next, key.role), status.HTTP_303_SEE_OTHER)
     set_cookie(request, response, SESSION_COOKIE, new_session_cookie(request, key),
-               max_age=request.app.state.settings.ui_session_ttl_s)
+               max_age=settings.ui_session_ttl_s)
     response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
     return response
 
@@ -156,6 +158,7 @@ async def logout(_ui: Annotated[UiSession, Depends(action_session(*ANY_ROLE))]) 
 def review_page(
     request: Request,
     ui: ReviewerPage,
+    engine: EngineDep,
     trigger: Annotated[str, Query(max_length=64)] = "",
     strategy: Annotated[str, Query(max_length=64)] = "",
     reason: Annotated[str, Query(max_length=64)] = "",
@@ -172,7 +175,7 @@ def review_page(
     filters = QueueFilters(trigger=trigger or None, strategy=strategy or None, reason=reason or None,
                            min_age_hours=age)
     now = utcnow()
-    with Session(request.app.state.engine) as db:
+    with Session(engine) as db:
         entries = review_queue(db, filters, now=now, limit=limit, offset=offset)
         facets = queue_facets(db)
 
