@@ -155,35 +155,68 @@ def _redemptions(session: Session, recipients: list[CampaignRecipient], start: d
     return out
 
 
-def render_png(report: dict[str, Any]) -> bytes:
-    """Cumulative share of guests who visited and who redeemed, by arm, over the window's days."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, safe in a server thread
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:+.1f}"
 
-    figure = Figure(figsize=(9, 4), dpi=100)
+
+def _uplift_line(report: dict[str, Any], metric: str) -> str:
+    """The second line of the metric's panel title, e.g. `uplift +4.1 pts (95% CI -1.0 to +9.3)` (or none)."""
+    uplift = (report.get("uplift") or {}).get(metric) or {}
+    ci = uplift.get("ci95")
+    if not ci or uplift.get("absolute") is None:
+        return ""
+    return f"\nuplift {_points(uplift['absolute'])} pts (95% CI {_points(ci[0])} to {_points(ci[1])})"
+
+
+def render_png(report: dict[str, Any]) -> bytes:
+    """Cumulative share of guests who visited and who redeemed, by arm, over the window's days: day d's value
+    (share by the end of day d) is drawn over day d, from 0 (the start) to the last day of the window so far."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, safe in a server thread
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    figure = Figure(figsize=(10, 4.6), dpi=100)
     visits_ax, redeem_ax = figure.subplots(1, 2, sharex=True)
     series = report.get("series") or {}
     days = series.get("day", [])
+    edges = [0, *days]  # day d spans [d - 1, d]
+    groups = report.get("groups") or {}
     colours = {lifecycle.TREATMENT: "#1f77b4", lifecycle.HOLDOUT: "#7f7f7f"}
-    for arm in ARMS:
-        if arm not in series:
-            continue
-        n = (report.get("groups") or {}).get(arm, {}).get("n", 0)
-        visits_ax.step(days, [100 * v for v in series[arm]["visit_rate"]], where="post", color=colours[arm],
-                       label=f"{arm} (n={n})")
-        redeem_ax.step(days, [100 * v for v in series[arm]["redemption_rate"]], where="post", color=colours[arm],
-                       label=f"{arm} (n={n})")
-    uplift = (report.get("uplift") or {}).get("visit_rate") or {}
-    ci = uplift.get("ci95")
-    visits_ax.set_title("Guests who came back (cumulative %)" + (
-        f"\nuplift {100 * uplift['absolute']:+.1f} pts, 95% CI [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""),
-        fontsize=9)
-    redeem_ax.set_title("Guests who redeemed the code (cumulative %)", fontsize=9)
-    for ax in (visits_ax, redeem_ax):
+    labels = {lifecycle.TREATMENT: "treatment (offer sent)", lifecycle.HOLDOUT: "holdout (nothing sent)"}
+    for ax, metric, title in ((visits_ax, "visit_rate", "Guests who came back"),
+                              (redeem_ax, "redemption_rate", "Guests who redeemed the campaign's code")):
+        for arm in ARMS:
+            if arm not in series or not days:
+                continue
+            values = [100 * v for v in series[arm][metric]]
+            ax.step(edges, [*values, values[-1]], where="post", color=colours[arm], linewidth=2,
+                    label=f"{labels[arm]}, n={groups.get(arm, {}).get('n', 0)}: {values[-1]:.1f}%")
+        ax.set_title(f"{title} (cumulative){_uplift_line(report, metric)}", fontsize=9.5)
         ax.set_xlabel("days since the campaign started")
+        ax.set_ylabel("% of the arm's guests")
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))  # decimals as the scale needs
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
-    figure.suptitle(f"{report.get('name', '')} ({report.get('kind', '')})", fontsize=10)
-    figure.tight_layout()
+        if days:
+            ax.set_xlim(0, max(edges))
+            top = max(ax.get_ylim()[1], 1.0)
+            ax.set_ylim(-0.03 * top, top)  # a line at 0 % stays visible above the axis
+            ax.legend(fontsize=8, loc="lower right")  # cumulative curves rise: the lower right stays clear
+        else:
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, report.get("note") or "no days in the window yet", transform=ax.transAxes,
+                    ha="center", va="center", color="#555555")
+    window = report.get("window") or {}
+    power = report.get("power") or {}
+    figure.suptitle(f"{report.get('name', '')} ({report.get('kind', '')}): treatment vs holdout", fontsize=11)
+    if window:
+        note = f"window {window['start'][:10]} + {window['days']} days"
+        if not window.get("complete"):
+            note += f", so far to {window['as_of'][:10]}"
+        if power.get("power") is not None:
+            note += (f" · power {100 * power['power']:.0f}% for a {100 * power['min_detectable_effect']:.0f}-pt visit "
+                     f"uplift{' (underpowered)' if power.get('underpowered') else ''}")
+        figure.text(0.5, 0.01, note, ha="center", fontsize=8, color="#555555")
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
