@@ -102,7 +102,8 @@ def main() -> None:
                    "(BENCH_DATABASE_URL or TEST_DATABASE_URL) with the Postgres checkpointer, not SQLite")
     p.add_argument("--skip-idle", action="store_true", help="skip part A's second pass with the indexer idle")
     p.add_argument("--embedding-threads", type=int, default=None,
-                   help="torch threads of the embedder (EMBEDDING_THREADS; default: the usable cores, at most 4)")
+                   help="torch threads of the embedder (EMBEDDING_THREADS; default: the worker process's, the usable "
+                        "cores at most 4, less one left to the decisions)")
     p.add_argument("--ab-embedding-threads", type=int, default=None, metavar="N",
                    help="part A's first pass alternates blocks of 10 decisions between the embedder's thread count "
                         "and N, and prints the latency of each side by side")
@@ -123,6 +124,7 @@ def main() -> None:
     from db.tables import InboxEvent
     from guardrails.engine import evaluate
     from guardrails.policy import default_policy
+    from loyalty_agent.processes import worker_process_settings
     from sandbox.replay import sample_sales
     from sandbox.seed import seed_database
     from tests.integration.scripted_openai import ScriptedOpenAIServer, text_reply, tool_call, tool_calls_reply
@@ -143,8 +145,9 @@ def main() -> None:
         database_url, drop = pg_database(base)
         atexit.register(drop)
     threads = {"embedding_threads": args.embedding_threads} if args.embedding_threads else {}
-    settings = Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x", pseudonym_secret="y",
-                        **threads)
+    # The worker process's own settings (its embedder threads), as `serve` runs it.
+    settings = worker_process_settings(Settings(data_dir=tmp, database_url=database_url, pos_webhook_secret="x",
+                                                pseudonym_secret="y", **threads))
     migrate(settings.database_url)
     engine = get_engine(settings.database_url)
     t0 = time.perf_counter()

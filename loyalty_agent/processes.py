@@ -163,9 +163,20 @@ def supervised(processes: int) -> Callable[[Settings, Engine], Callable[[], None
     return start
 
 
+def worker_process_settings(settings: Settings) -> Settings:
+    """A worker process's settings: unless EMBEDDING_THREADS says otherwise, the embedder (slot 0's indexer
+    and vector service) leaves the decisions beside it a core."""
+    from vectorstore.embeddings import default_torch_threads
+
+    if settings.embedding_threads is not None:
+        return settings
+    return settings.model_copy(update={"embedding_threads": default_torch_threads(beside_decisions=True)})
+
+
 def run_worker_process(settings: Settings, engine: Engine, *, slot: int) -> None:
     """The body of one worker process: inbox worker (+ sender, vector owner on slot 0) until SIGTERM/SIGINT
     or until its supervisor is gone."""
+    settings = worker_process_settings(settings)
     from agent.runner import get_agent, shutdown_agents
     from loyalty_agent.services import BackgroundServices, start_background_index
     from vectorstore.factory import close_vector_stores

@@ -70,11 +70,19 @@ def local_model_path() -> str:
     return str(path)
 
 
+def default_torch_threads(*, beside_decisions: bool = False) -> int:
+    """Intra-op threads for the local embedder: the usable cores, capped at 4 (the model is small; more
+    threads than cores only adds contention). `beside_decisions`: the worker's indexer embeds while the
+    same process decides sales, so it leaves them one core (benchmarks/decision.py
+    `--ab-embedding-threads` measured the decision p95 lower with it on this 2-core machine)."""
+    cores = min(4, len(os.sched_getaffinity(0)))
+    return max(1, cores - 1) if beside_decisions else cores
+
+
 class LocalEmbedder:
     """Sentence-transformers model from the local package, CPU, lazily loaded, thread-safe to share.
 
-    `torch_threads` defaults to the number of usable cores (capped at 4): the model is small, and
-    more intra-op threads than cores only adds contention with the API/worker threads.
+    `torch_threads` defaults to `default_torch_threads()`.
     """
 
     def __init__(
@@ -114,8 +122,7 @@ class LocalEmbedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            threads = self._torch_threads or min(4, len(os.sched_getaffinity(0)))
-            torch.set_num_threads(max(1, threads))
+            torch.set_num_threads(max(1, self._torch_threads or default_torch_threads()))
             model = SentenceTransformer(self._model_path or local_model_path(), device=self._device)
             model.eval()
             self._model = model
