@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from agent.draft_input import OfferLimits
+from core.offer_words import describe_offer, money
 from core.schemas import MAX_EMAIL_BODY_CHARS, CatalogFact, Channel, OfferType
 from guardrails.copy import sms_problems
 from prompts import load_prompt, render_template
@@ -36,6 +37,11 @@ class OfferPlan:
     discount_pct: float | None = None
     bonus_points: int | None = None
     next_tier: str | None = None
+    discount_cents: int | None = None  # no strategy plans an amount off; the terms' shape has the field
+
+    @property
+    def sku(self) -> str | None:
+        return self.item.sku if self.item is not None else None
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,6 @@ class WrittenCopy:
     sms_text: str | None = None
     email_subject: str | None = None
     email_body: str | None = None
-
-
-def format_money(cents: float) -> str:
-    return f"${cents / 100:,.2f}"
-
-
-def format_pct(pct: float) -> str:
-    return f"{pct:g}%"
 
 
 # Offer claims an item name must not smuggle into the copy ("50% OFF", "$5", "Free", "BOGO"): the copy's
@@ -107,13 +105,9 @@ def _category_noun(category: str) -> str:
 
 
 def _offer_phrase(plan: OfferPlan, item_name: str) -> str:
-    if plan.offer_type == "free_item":
-        return f"a free {item_name}"
-    if plan.offer_type == "percent_off_category":
-        return f"{format_pct(plan.discount_pct or 0)} off any {_category_noun(plan.category or '')}"
-    if plan.offer_type == "bonus_points":
-        return f"{plan.bonus_points} bonus points"
-    return f"{format_pct(plan.discount_pct or 0)} off {item_name}"
+    """The offer's terms in the one wording (core.offer_words), with the copy-safe names."""
+    category = _category_noun(plan.category) if plan.category else None
+    return describe_offer(plan, item_name=item_name or None, category_name=category)
 
 
 def _price_line(plan: OfferPlan) -> str:
@@ -125,9 +119,9 @@ def _price_line(plan: OfferPlan) -> str:
     if item is None:
         return ""
     if plan.offer_type == "free_item":
-        return f"A {format_money(item.price_cents)} treat, on us."
+        return f"A {money(item.price_cents)} treat, on us."
     discounted = round(item.price_cents * (1 - (plan.discount_pct or 0) / 100))
-    return f"Usually {format_money(item.price_cents)}, yours for {format_money(discounted)}."
+    return f"Usually {money(item.price_cents)}, yours for {money(discounted)}."
 
 
 def copy_values(plan: OfferPlan, *, valid_until: date, opt_out: str, name_length: int = 40) -> dict[str, str]:

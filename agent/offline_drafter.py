@@ -16,17 +16,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.copywriting import OfferPlan, format_money, write_copy
+from agent.copywriting import OfferPlan, write_copy
 from agent.draft_input import Complement, DraftInput
 from agent.drafting import DraftResult
-from agent.pricing import (
-    base_margin,
-    fit_discount_pct,
-    margin_after_discount,
-    points_value_cents,
-    within_value_cap,
-)
+from agent.pricing import base_margin, fit_discount_pct, margin_after_discount, points_value_cents, within_value_cap
 from core.allergens import normalize_allergens
+from core.offer_words import money
 from core.schemas import CatalogFact, Channel, OfferDraft
 from guardrails.fatigue import fatigue_violations
 
@@ -230,7 +225,7 @@ class OfflineDrafter:
                 confidence=0.85 if liked else 0.8,
                 rationale=(
                     f"Birthday {when}: a free dessert is a low-cost, high-goodwill treat. {why_item}, worth"
-                    f" {format_money(item.price_cents)}. Valid {expires} days so it covers the celebration."
+                    f" {money(item.price_cents)}. Valid {expires} days so it covers the celebration."
                 ),
             ), ""
         pct = fit_discount_pct([item], want_pct=25, limits=inp.limits)
@@ -264,7 +259,7 @@ class OfflineDrafter:
             if f.days_since_last_visit is not None
             else f"Lapsing regular: {f.visits_12m} visits in 12 months"
         )
-        lapse += f", churn risk {f.churn_risk:.0%}, average spend {format_money(f.spend_per_visit_cents)} per visit."
+        lapse += f", churn risk {f.churn_risk:.0%}, average spend {money(f.spend_per_visit_cents)} per visit."
         expires = _clamp(f.avg_interval_days or 21, 14, 30)
         confidence = min(0.75, 0.55 + 0.02 * min(f.visits_12m, 10))
         if f.p_alive < 0.2:
@@ -283,7 +278,7 @@ class OfflineDrafter:
                 continue
             return item_plan(item, pct, confidence, (
                 f"{lapse} A bigger incentive on their favourite, {item.name} (ordered {fav.count} times):"
-                f" {pct}% off, worth at most {format_money(item.price_cents * pct / 100)}, keeps"
+                f" {pct}% off, worth at most {money(item.price_cents * pct / 100)}, keeps"
                 f" {margin_after_discount(item, pct):.0%} margin. Valid {expires} days."
             )), ""
         excluded = self._excluded_categories(inp)
@@ -390,7 +385,7 @@ class OfflineDrafter:
             rationale=(
                 f"{gap} points short of {f.next_tier}: {bonus} bonus points added now lift them to the new tier"
                 " and give them a reason to come back."
-                f" Costs about {format_money(bonus * inp.limits.point_value_cents)} and no menu margin. Valid"
+                f" Costs about {money(bonus * inp.limits.point_value_cents)} and no menu margin. Valid"
                 f" {expires} days, past the expected next visit."
             ),
         ), ""

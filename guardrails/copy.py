@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from core.allergens import allergen_words
 from core.offer_shape import channel_copy_problems
+from core.offer_words import describe_offer
 from core.schemas import GuardrailResult, Verdict
 from core.sms import sms_length as sms_length  # re-exported: the copy rule's length facts
 from core.sms import sms_segments as sms_segments
@@ -145,11 +146,11 @@ def claim_contradictions(
         # The percentage of a percent offer must be stated exactly; the percentage an amount-off offer
         # works out to may be rounded ("about 21%" for 20.8 %), within half a point.
         if claimed not in percents and not _close(claimed, derived_percents, Fraction(1, 2)):
-            problems.append(f"copy claims {match.group(0).strip()} but the offer is {_describe(ctx)}")
+            problems.append(f"copy claims {match.group(0).strip()} but the offer is {describe_offer(offer)}")
     if _HALF_RE.search(text) and Fraction(50) not in percents and not _close(
         Fraction(50), derived_percents, Fraction(1, 2)
     ):
-        problems.append(f"copy claims half off but the offer is {_describe(ctx)}")
+        problems.append(f"copy claims half off but the offer is {describe_offer(offer)}")
     for match in _DOLLAR_RE.finditer(text):
         whole, fraction = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
         claimed = _cents(whole, fraction)
@@ -160,11 +161,11 @@ def claim_contradictions(
     for match in _POINTS_RE.finditer(text):
         claimed_points = int(match.group(1).replace(",", ""))
         if kind != "bonus_points" or claimed_points != (offer.bonus_points or 0):
-            problems.append(f"copy promises {match.group(0).strip()} but the offer is {_describe(ctx)}")
+            problems.append(f"copy promises {match.group(0).strip()} but the offer is {describe_offer(offer)}")
     if _MULTIPLIER_POINTS_RE.search(text):
         problems.append("copy promises a points multiplier, which no offer type provides")
     if kind != "free_item" and _FREE_RE.search(_FEEL_FREE_RE.sub(" ", text)):
-        problems.append(f"copy says 'free' but the offer is {_describe(ctx)}")
+        problems.append(f"copy says 'free' but the offer is {describe_offer(offer)}")
     if _BOGO_RE.search(text):
         problems.append("copy promises buy-one-get-one, which no offer type provides")
     for match in _EXPIRY_RE.finditer(text):
@@ -173,20 +174,6 @@ def claim_contradictions(
             claim = match.group(0).strip()
             problems.append(f"copy says {claim!r} but the offer expires in {offer.expires_in_days} days")
     return problems
-
-
-def _describe(ctx: GuardrailContext) -> str:
-    offer = ctx.offer
-    kind = offer.offer_type
-    if kind in ("percent_off_item", "percent_off_category"):
-        return f"{offer.discount_pct or 0:g}% off {offer.sku or offer.category}"
-    if kind == "amount_off_item":
-        return f"{offer.discount_cents} cents off {offer.sku}"
-    if kind == "free_item":
-        return f"a free {offer.sku}"
-    if kind == "bonus_points":
-        return f"{offer.bonus_points} bonus points"
-    return str(kind)
 
 
 def _mentions(text: str, lowered: str, phrase: str) -> bool:

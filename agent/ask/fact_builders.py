@@ -20,6 +20,7 @@ from agent.ask.guest import OpenOffer
 from agent.ask.schemas import Fact
 from agent.facts import days_until_birthday
 from agent.retrieval import TIER_THRESHOLDS
+from core.offer_words import describe_offer, money
 from core.schemas import CatalogFact
 from db.offers import PENDING_REVIEW, REVIEWING, SENT
 from db.tables import Customer
@@ -47,10 +48,6 @@ NOTE_QUOTE_MAX = 300
 
 def yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
-
-
-def money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
 
 
 def local_day(moment: datetime, tz: str) -> date:
@@ -290,25 +287,10 @@ def catalog_fact(item: CatalogFact) -> Fact:
     )
 
 
-def describe_offer(open_offer: OpenOffer, catalog: dict[str, CatalogFact]) -> str:
-    offer = open_offer.offer
-    name = catalog[offer.sku].name if offer.sku and offer.sku in catalog else (offer.sku or "")
-    if offer.offer_type == "percent_off_item":
-        what = f"{offer.discount_pct or 0:g}% off {name}"
-    elif offer.offer_type == "amount_off_item":
-        what = f"{money(offer.discount_cents or 0)} off {name}"
-    elif offer.offer_type == "free_item":
-        what = f"a free {name}"
-    elif offer.offer_type == "percent_off_category":
-        what = f"{offer.discount_pct or 0:g}% off any {offer.category or 'item'}"
-    else:
-        what = f"{offer.bonus_points or 0:,} bonus points"
-    return what
-
-
 def offer_fact(open_offer: OpenOffer, catalog: dict[str, CatalogFact], *, tz: str) -> Fact:
     offer = open_offer.offer
-    what = describe_offer(open_offer, catalog)
+    item = catalog.get(offer.sku) if offer.sku else None
+    what = describe_offer(offer, item_name=item.name if item is not None else None)  # the menu name, not the sku
     if offer.status == SENT:
         state = f"sent by {offer.channel}" + (f", code {offer.promo_code}" if offer.promo_code else "")
         usable = True

@@ -49,6 +49,7 @@ from api.ui.session import (
     set_cookie,
     signer,
 )
+from core.offer_words import describe_offer
 from core.settings import Settings
 from db.review_queue import QueueFilters, queue_facets, review_queue
 from db.types import utcnow
@@ -185,7 +186,7 @@ def review_page(
         return "/ui/review?" + urlencode({**params, "offset": max(0, new_offset), "limit": limit})
 
     return render(request, "review.html", ui=ui, entries=entries, facets=facets, filters=filters, ages=AGE_CHOICES,
-                  offset=offset, limit=limit, page_url=page_url, describe=offer_view.describe,
+                  offset=offset, limit=limit, page_url=page_url, describe=describe_offer,
                   age=lambda at: offer_view.age(at, now))
 
 

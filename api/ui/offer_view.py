@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
 from agent.review import COPY_FIELDS
+from core.offer_words import describe_offer, money
 from db.tables import ApiKey, AuditEvent, Customer, Offer
 
 if TYPE_CHECKING:
@@ -58,19 +59,6 @@ _ACTIONS = {
     "marketer": (("edit", "Save copy edit for a manager"), ("reject", "Reject")),
     "manager": (("accept", "Accept as is"), ("edit", "Save edit and approve"), ("reject", "Reject")),
 }
-
-
-def describe(offer: Offer) -> str:
-    kind, target = offer.offer_type, offer.sku or offer.category or "?"
-    if kind in ("percent_off_item", "percent_off_category"):
-        return f"{offer.discount_pct or 0:g}% off {target}"
-    if kind == "amount_off_item":
-        return f"${(offer.discount_cents or 0) / 100:.2f} off {target}"
-    if kind == "free_item":
-        return f"free {target}"
-    if kind == "bonus_points":
-        return f"{offer.bonus_points or 0} bonus points"
-    return kind or "?"
 
 
 def age(at: datetime, now: datetime) -> str:
@@ -122,7 +110,7 @@ class OfferView:
             "offer": offer, "guest": self.guest, "visits": self.visits, "audit": self.audit,
             "editable": editable, "can_change_terms": manager, "term_fields": terms,
             "actions": [{"action": a, "label": label} for a, label in _ACTIONS["manager" if manager else "marketer"]],
-            "describe": describe,
+            "describe": describe_offer,
         }
 
 
@@ -152,7 +140,7 @@ def load(agent: OfferAgent, offer_id: str) -> OfferView | None:
         guest=guest,
         visits=[
             {"date": v.occurred_at.date().isoformat(), "dishes": [line.name for line in v.lines],
-             "total": f"${v.total_cents / 100:.2f}"}
+             "total": money(v.total_cents)}
             for v in reversed(visits)
         ],
         audit=[
