@@ -15,13 +15,12 @@ from agent.drafting import reads_staff_notes
 from agent.facts import contact_known_values, customer_facts, offer_history
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from core.schemas import CatalogFact, CustomerFacts, OfferDraft
+from core.tiers import points_to_next_tier, tier_points
+from db.loyalty import lifetime_points_earned
 from db.tables import Customer, Location, PosTransaction
 from db.tables import TransactionLine as TxnLine
 from guardrails.context import GuardrailContext
 from profiles.features import ProfileFeatures
-
-# Points needed per tier: one point per dollar, the same thresholds the sandbox POS tiers by.
-TIER_THRESHOLDS = (("silver", 500), ("gold", 1200), ("vip", 3000))
 
 
 def _days_between(later: datetime, earlier: datetime) -> float:
@@ -29,10 +28,12 @@ def _days_between(later: datetime, earlier: datetime) -> float:
 
 
 def draft_features(
-    features: ProfileFeatures | None, customer: Customer, catalog: dict[str, CatalogFact], now: datetime
+    features: ProfileFeatures | None, customer: Customer, catalog: dict[str, CatalogFact], now: datetime,
+    *, lifetime_points: int | None,
 ) -> DraftFeatures:
     """The drafter's view of the profile features (tier, birthday and value figures are set from the
-    customer facts by `assemble_draft_input`)."""
+    customer facts by `assemble_draft_input`). `lifetime_points`: the ledger's credits (None: no ledger,
+    the balance stands in), what the next tier is measured by (core.tiers)."""
     if features is None:
         return DraftFeatures()
     rhythm = features.favourite_item_rhythm
@@ -49,7 +50,7 @@ def draft_features(
             item.typical_interval_days = rhythm.median_interval_days
             item.next_expected_in_days = round(_days_between(rhythm.next_expected_at, now), 1)
         favourites.append(item)
-    next_tier = next((name for name, pts in TIER_THRESHOLDS if customer.points < pts), None)
+    gap = points_to_next_tier(customer.tier, tier_points(lifetime_points, customer.points))
     return DraftFeatures(
         favourite_items=favourites,
         favourite_categories=[c.name for c in features.favourite_categories],
@@ -66,8 +67,8 @@ def draft_features(
         alcohol_share=features.alcohol_share,
         brunch_share=features.brunch_share,
         weekend_share=features.weekend_share,
-        next_tier=next_tier,
-        points_to_next_tier=dict(TIER_THRESHOLDS)[next_tier] - customer.points if next_tier else None,
+        next_tier=gap.tier if gap else None,
+        points_to_next_tier=gap.to_go if gap else None,
     )
 
 
@@ -141,6 +142,7 @@ def build_draft_input(
         )
         history = offer_history(session, customer_id=customer_id, now=now)
         known_values, notes = contact_known_values(session, customer_id=customer_id)
+        lifetime = lifetime_points_earned(session, [customer_id]).get(customer_id)
     notes_scrubbed = None
     if notes and reads_staff_notes(ctx.drafter):
         # Staff notes are untrusted free text: pseudonymized (Presidio + this guest's own contact values).
@@ -152,7 +154,7 @@ def build_draft_input(
         )
     return assemble_draft_input(
         facts=facts,
-        features=draft_features(features, customer, catalog, now),
+        features=draft_features(features, customer, catalog, now, lifetime_points=lifetime),
         catalog=catalog,
         policy=policy,
         now=now,

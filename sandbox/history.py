@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
+from core.tiers import tier_for_points
 from db.pseudonyms import SANDBOX_PSEUDONYM_SECRET, make_pseudonym
 from sandbox.baskets import build_basket, lines_from, menu_pools, party_for
 from sandbox.contacts import draw_contact
@@ -32,16 +33,6 @@ from sandbox.restaurant import (
 from sandbox.visits import BAR, BRUNCH, DINNER, LUNCH, arrival_minute, place_visit, visit_days
 
 _LEDGER_POINTS_PER_DOLLAR = 1
-
-
-def _tier_for_spend(spend_cents: int) -> str:
-    if spend_cents >= 300_000:
-        return "vip"
-    if spend_cents >= 120_000:
-        return "gold"
-    if spend_cents >= 50_000:
-        return "silver"
-    return "member"
 
 
 def customer_bundle(
@@ -103,7 +94,7 @@ def customer_bundle(
         personas=profile.labels,
         signature_sku=profile.signature_sku,
         rhythm_days=profile.rhythm_days,
-        tier=_tier_for_spend(spend),
+        tier=tier_for_points(earned),  # the program's rule: lifetime points earned
         points=earned - redeemed,
         points_earned=earned,
         consent_sms=profile.consent_sms,

@@ -19,16 +19,15 @@ from agent.ask.allergy import allergy_quote
 from agent.ask.guest import OpenOffer
 from agent.ask.schemas import Fact
 from agent.facts import days_until_birthday
-from agent.retrieval import TIER_THRESHOLDS
 from core.offer_words import describe_offer, money
 from core.schemas import CatalogFact
+from core.tiers import tier_points, tiers_above
 from db.offers import PENDING_REVIEW, REVIEWING, SENT
 from db.tables import Customer
 from profiles.document import interval_phrase
 from profiles.features import ProfileFeatures
 from profiles.visits import Visit
 
-TIER_ORDER = ("member", *(name for name, _ in TIER_THRESHOLDS))
 MONTHS = (
     "January",
     "February",
@@ -76,7 +75,7 @@ def profile_facts(customer: Customer, *, today: date, lifetime_points: int | Non
             value=customer.allergies,
         ),
     ]
-    earned = lifetime_points if lifetime_points is not None else customer.points
+    earned = tier_points(lifetime_points, customer.points)
     facts.append(
         Fact(
             id="profile:points_earned",
@@ -87,11 +86,8 @@ def profile_facts(customer: Customer, *, today: date, lifetime_points: int | Non
             value=earned,
         )
     )
-    rank = TIER_ORDER.index(customer.tier) if customer.tier in TIER_ORDER else 0
-    for name, threshold in TIER_THRESHOLDS:
-        if TIER_ORDER.index(name) <= rank:
-            continue
-        to_go = max(0, threshold - earned)
+    for gap in tiers_above(customer.tier, earned):
+        name, threshold, to_go = gap.tier, gap.threshold, gap.to_go
         facts.append(
             Fact(
                 id=f"profile:points_to_{name}",

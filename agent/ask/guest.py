@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from agent.facts import contact_known_values
+from db.loyalty import lifetime_points_earned as ledger_points_earned
 from db.offers import APPROVED, PENDING_REVIEW, REVIEWING, SENT
-from db.tables import Customer, Location, LoyaltyLedger, Offer, PosTransaction, PromoCode
+from db.tables import Customer, Location, Offer, PosTransaction, PromoCode
 from profiles.fit import load_visits
 from profiles.visits import Visit
 
@@ -65,13 +65,8 @@ def guest_visits(session: Session, ref: GuestRef) -> list[Visit]:
 
 
 def lifetime_points_earned(session: Session, ref: GuestRef) -> int | None:
-    """Points ever credited (positive ledger entries); None when the ledger has no rows for the guest."""
-    total = session.exec(
-        select(func.sum(LoyaltyLedger.delta)).where(
-            col(LoyaltyLedger.customer_id) == ref.customer_id, col(LoyaltyLedger.delta) > 0
-        )
-    ).one()
-    return int(total) if total is not None else None
+    """Points ever credited (positive ledger entries); None when the ledger has no credits for the guest."""
+    return ledger_points_earned(session, [ref.customer_id]).get(ref.customer_id)
 
 
 def pos_transaction_ids(session: Session, ref: GuestRef, transaction_ids: Iterable[int]) -> dict[int, str]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.ask.allergy import RECORDED, allergy_statement, allergy_status, display_allergen
-from agent.ask.fact_builders import TIER_ORDER
 from agent.ask.schemas import CAPABILITIES, REFUSAL_INTENTS, AnswerDraft, Fact
+from core.tiers import TIERS
 
 OFFLINE_MODEL_NAME = "offline"
 # The version changes whenever this file's wording or rules change.
@@ -149,7 +149,7 @@ def _points(book: FactBook, question: str) -> str:
     target = asked.group(1).lower() if asked else None
     ladder = {f.value["tier"]: f for f in book.field("points_to_tier")}
     if target is not None and target not in ladder:
-        if TIER_ORDER.index(target) <= TIER_ORDER.index(tier.value if tier.value in TIER_ORDER else "member"):
+        if TIERS.index(target) <= TIERS.index(tier.value if tier.value in TIERS else "member"):
             text += f" Already {tier_name(tier.value)}, at or above {tier_name(target)}."
         return text
     goal = ladder.get(target) if target else next(iter(ladder.values()), None)

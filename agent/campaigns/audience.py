@@ -24,6 +24,7 @@ from agent.context import AgentContext
 from agent.facts import alcohol_eligible, eligible_catalog, local_date
 from agent.retrieval import facts_with_value
 from db import campaigns as lifecycle
+from db.loyalty import lifetime_points_earned
 from db.tables import Campaign, Customer, CustomerContact, Location, PosTransaction
 from guardrails.campaign_policy import CampaignPolicy
 from guardrails.local_time import customer_zone
@@ -96,6 +97,7 @@ def load_guests(
     locations = {loc.id: loc for loc in session.exec(select(Location).where(col(Location.merchant_id) == merchant_id))}
     contacts = {c.customer_id: c for c in session.exec(
         select(CustomerContact).where(col(CustomerContact.customer_id).in_([c.id for c in customers])))}
+    lifetime = lifetime_points_earned(session, ids)
     catalog = ctx.catalog(merchant_id)
     guests = []
     offerable_by: dict[tuple[object, ...], frozenset[str]] = {}  # guests alike in allergies and alcohol share it
@@ -113,7 +115,7 @@ def load_guests(
         reachable = frozenset(channel for channel in ("sms", "email")
                               if consent_refusal(customer, contacts.get(customer.id), channel) is None)
         guests.append(GuestSnapshot(customer.id, facts, customer.points, found, customer.home_location_id,
-                                    reachable, offerable_by[key]))
+                                    reachable, offerable_by[key], lifetime.get(customer.id)))
     return guests
 
 

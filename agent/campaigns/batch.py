@@ -139,7 +139,7 @@ def decide(
     history = facts.histories.get(guest.customer_id, [])
     inp = assemble_draft_input(
         facts=customer_facts,
-        features=draft_features(guest.features, customer, catalog, now),
+        features=draft_features(guest.features, customer, catalog, now, lifetime_points=guest.lifetime_points),
         catalog=catalog,
         policy=ctx.policy,
         now=now,

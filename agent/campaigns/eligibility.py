@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 
 from agent.campaigns.brief import CampaignBrief
 from agent.campaigns.spec import AudienceRule
-from agent.retrieval import TIER_THRESHOLDS
 from core.schemas import CustomerFacts
+from core.tiers import TIERS, points_to_next_tier, tier_for_points, tier_points
 from guardrails.campaign_policy import CampaignKind, CampaignPolicy
 from guardrails.local_time import customer_zone, zone
 from profiles.features import ProfileFeatures
 
-TIERS = ("member", *(name for name, _points in TIER_THRESHOLDS))
 DOWNGRADE_REVIEW = "a tier downgrade notice always goes to a person"
 
 
@@ -44,6 +43,7 @@ class GuestSnapshot:
     home_location_id: str | None
     reachable: frozenset[str] = frozenset()
     offerable: frozenset[str] | None = None
+    lifetime_points: int | None = None  # the ledger's credits (None: no ledger); tiers count these
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,7 @@ def reachable_channels(guest: GuestSnapshot, channel: str) -> list[str]:
 
 def earned_tier(spend_12m_cents: int) -> str:
     """The tier the last year's spend earns (one point per dollar, the POS's thresholds)."""
-    points = spend_12m_cents // 100
-    earned = "member"
-    for name, threshold in TIER_THRESHOLDS:
-        if points >= threshold:
-            earned = name
-    return earned
+    return tier_for_points(spend_12m_cents // 100)
 
 
 def check(
@@ -181,13 +176,14 @@ def _tier(rule: AudienceRule, guest: GuestSnapshot, policy: CampaignPolicy, now:
     trigger = rule.trigger or "milestone"
     tier = guest.facts.tier
     if trigger == "milestone":
-        nxt = next(((name, pts) for name, pts in TIER_THRESHOLDS if guest.points < pts), None)
+        nxt = points_to_next_tier(tier, tier_points(guest.lifetime_points, guest.points))
         if nxt is None:
             return "already at the top tier"
-        gap = nxt[1] - guest.points
-        if gap > p.milestone_max_gap_points:
-            return f"{gap} points from {nxt[0]}: not close"
-        return f"{gap} points from {nxt[0]}", {"trigger": "milestone"}
+        if nxt.to_go == 0:
+            return f"has the points for {nxt.tier} already"
+        if nxt.to_go > p.milestone_max_gap_points:
+            return f"{nxt.to_go} points from {nxt.tier}: not close"
+        return f"{nxt.to_go} points from {nxt.tier}", {"trigger": "milestone"}
     if f is None:
         return "no visit yet"
     if trigger == "points_expiring":

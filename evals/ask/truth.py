@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agent.retrieval import TIER_THRESHOLDS
 from core.allergens import TOP9_ALLERGENS, normalize_allergen
+from core.tiers import TIER_THRESHOLDS
 from db.tables import (
     CatalogItem,
     Customer,
