@@ -3,12 +3,19 @@ through the transitions below.
 
 Campaign (`campaign.status`):
 
-    create --> pending_approval --approve (manager, this version)--> approved --claim_due (send_at <= now)--> running
-                  ^     |                                               |                                   |
-                  |     +--cancel--> cancelled <--cancel----------------+                    all recipients settled
-                  +------- update (any change: version + 1, approval cleared) <---------+                    v
-                                                                                                         completed
+    create --> planning --claim_planning (lease)--> claimed --finish_planning (plan stored)--> pending_approval
+                 ^  ^                                 |  |
+                 |  +--lease expired (planner died)---+  +--fail_planning (error, last attempt) or claimed
+                 |                                          MAX times without finishing--> planning_failed
+                 +--replan (any change before running: version + 1, approval and plan cleared; from planning,
+                            planning_failed, pending_approval or approved)
+
+    pending_approval --approve (manager, this version)--> approved --claim_due (send_at <= now)--> running
+    running --all recipients settled--> completed
+    planning | planning_failed | pending_approval | approved --cancel--> cancelled
     running with an expired lease (the runner died) --claim_due--> running (another runner resumes it)
+
+Planners are the worker's campaign loop and `loyalty-agent campaigns run-due` (agent.campaigns.service.plan).
 
 Recipient (`campaign_recipient.status`), written when the run starts (eligibility first, then the split):
 
@@ -42,13 +49,18 @@ from db.tables import Campaign, CampaignRecipient, Offer, OutboundMessage
 from db.types import utcnow
 
 # -- campaign statuses ---------------------------------------------------------------------------
+PLANNING = "planning"  # the plan for approval is being computed in the background
+PLANNING_FAILED = "planning_failed"  # `plan_error` says why; a change plans it again
 PENDING_APPROVAL = "pending_approval"
 APPROVED = "approved"
 RUNNING = "running"
 COMPLETED = "completed"
 CANCELLED = "cancelled"
-CAMPAIGN_STATUSES: tuple[str, ...] = (PENDING_APPROVAL, APPROVED, RUNNING, COMPLETED, CANCELLED)
-CHANGEABLE = (PENDING_APPROVAL, APPROVED)  # a change resets the approval; later it is too late
+CAMPAIGN_STATUSES: tuple[str, ...] = (PLANNING, PLANNING_FAILED, PENDING_APPROVAL, APPROVED, RUNNING, COMPLETED,
+                                      CANCELLED)
+# A change re-plans (and resets any approval); once running it is too late.
+CHANGEABLE = (PLANNING, PLANNING_FAILED, PENDING_APPROVAL, APPROVED)
+PLAN_ERROR_MAX = 1000  # characters of `plan_error` kept
 
 # -- recipient arms and statuses -----------------------------------------------------------------
 TREATMENT = "treatment"
@@ -94,22 +106,99 @@ def _transition(session: Session, campaign_id: str, from_: Iterable[str], to: st
 
 
 def create(session: Session, campaign: Campaign) -> Campaign:
-    """Insert a new campaign, `pending_approval` at version 1."""
-    campaign.status, campaign.version = PENDING_APPROVAL, 1
+    """Insert a new campaign, `planning` at version 1: the plan is computed in the background."""
+    campaign.status, campaign.version, campaign.estimate = PLANNING, 1, {}
+    campaign.plan_attempts, campaign.plan_error = 0, None
     campaign.approved_version = campaign.approved_by = campaign.approved_at = None
     session.add(campaign)
     session.flush()
     return campaign
 
 
-def update_plan(session: Session, campaign_id: str, *, version: int, **changes: Any) -> bool:
-    """pending_approval|approved -> pending_approval with `changes` applied and the version bumped (any
-    change after approval resets it). Compare-and-set on the version the caller read, so two editors never
-    overwrite each other unseen."""
+def replan(session: Session, campaign_id: str, *, version: int, **changes: Any) -> bool:
+    """planning|planning_failed|pending_approval|approved -> planning with `changes` applied, the version
+    bumped, the approval and the old plan cleared (any change after approval resets it; a planner still
+    working on the old version loses its claim). Compare-and-set on the version the caller read, so two
+    editors never overwrite each other unseen."""
     return _transition(
-        session, campaign_id, CHANGEABLE, PENDING_APPROVAL, col(Campaign.version) == version,
-        version=version + 1, approved_version=None, approved_by=None, approved_at=None, **changes,
+        session, campaign_id, CHANGEABLE, PLANNING, col(Campaign.version) == version,
+        version=version + 1, approved_version=None, approved_by=None, approved_at=None,
+        estimate={}, plan_attempts=0, plan_error=None, locked_by=None, locked_until=None, **changes,
     )
+
+
+def planning_ids(engine: Engine, *, merchant_id: str) -> list[str]:
+    """Campaigns waiting for their plan: in `planning`, with no planner holding a live lease."""
+    with Session(engine) as session:
+        return list(session.exec(
+            select(Campaign.id)
+            .where(col(Campaign.merchant_id) == merchant_id, col(Campaign.status) == PLANNING,
+                   col(Campaign.locked_until).is_(None) | (col(Campaign.locked_until) < utcnow()))
+            .order_by(col(Campaign.created_at))
+        ).all())
+
+
+def claim_planning(engine: Engine, campaign_id: str, *, planner: str, lease_s: float,
+                   max_attempts: int) -> Campaign | None:
+    """planning (unleased, or its planner's lease expired) -> planning leased to `planner`, one attempt more;
+    returns the row as claimed, or None when another planner holds it or it moved on. A plan already claimed
+    `max_attempts` times without finishing (its planners died) goes to planning_failed instead."""
+    now = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.get(Campaign, campaign_id)
+        if row is None or row.status != PLANNING:
+            return None
+        same = (col(Campaign.locked_until).is_(None) | (col(Campaign.locked_until) < now),
+                col(Campaign.version) == row.version, col(Campaign.plan_attempts) == row.plan_attempts)
+        if row.plan_attempts >= max_attempts:
+            error = f"planning stopped {row.plan_attempts} times without finishing (the planner died or was killed)"
+            _transition(session, campaign_id, (PLANNING,), PLANNING_FAILED, *same, locked_by=None, locked_until=None,
+                        plan_error=_clip(error + (f"; last error: {row.plan_error}" if row.plan_error else "")))
+            session.commit()
+            return None
+        claimed = _transition(session, campaign_id, (PLANNING,), PLANNING, *same, locked_by=planner,
+                              locked_until=now + timedelta(seconds=lease_s), plan_attempts=row.plan_attempts + 1)
+        session.commit()
+    if not claimed:
+        return None
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Campaign, campaign_id)
+
+
+def renew_planning(engine: Engine, campaign_id: str, *, planner: str, version: int, lease_s: float) -> bool:
+    """Extend `planner`'s lease on this version's plan; False once the campaign changed or moved on."""
+    with Session(engine) as session:
+        ok = _transition(
+            session, campaign_id, (PLANNING,), PLANNING, col(Campaign.locked_by) == planner,
+            col(Campaign.version) == version, locked_until=utcnow() + timedelta(seconds=lease_s),
+        )
+        session.commit()
+        return ok
+
+
+def finish_planning(session: Session, campaign_id: str, *, planner: str, version: int,
+                    estimate: dict[str, Any]) -> bool:
+    """planning -> pending_approval with the plan stored, by the planner holding this version's claim (a
+    change meanwhile makes this a no-op: the new version gets its own plan)."""
+    return _transition(
+        session, campaign_id, (PLANNING,), PENDING_APPROVAL, col(Campaign.locked_by) == planner,
+        col(Campaign.version) == version, estimate=estimate, plan_error=None, locked_by=None, locked_until=None,
+    )
+
+
+def fail_planning(session: Session, campaign_id: str, *, planner: str, version: int, error: str,
+                  final: bool) -> bool:
+    """The plan raised `error`: with `final`, planning -> planning_failed; otherwise the claim is released at
+    once (another attempt may follow) with the error kept to show meanwhile."""
+    return _transition(
+        session, campaign_id, (PLANNING,), PLANNING_FAILED if final else PLANNING,
+        col(Campaign.locked_by) == planner, col(Campaign.version) == version,
+        plan_error=_clip(error), locked_by=None, locked_until=None if final else utcnow() - timedelta(seconds=1),
+    )
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= PLAN_ERROR_MAX else error[: PLAN_ERROR_MAX - 1] + "…"
 
 
 def approve(session: Session, campaign_id: str, *, version: int, approved_by: str) -> bool:
@@ -121,8 +210,8 @@ def approve(session: Session, campaign_id: str, *, version: int, approved_by: st
 
 
 def cancel(session: Session, campaign_id: str) -> bool:
-    """pending_approval|approved -> cancelled."""
-    return _transition(session, campaign_id, CHANGEABLE, CANCELLED)
+    """planning|planning_failed|pending_approval|approved -> cancelled (a planner at work loses its claim)."""
+    return _transition(session, campaign_id, CHANGEABLE, CANCELLED, locked_by=None, locked_until=None)
 
 
 @dataclass(frozen=True)

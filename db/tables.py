@@ -319,14 +319,16 @@ class Campaign(SQLModel, table=True):
     send_at: datetime | None = _ts()
     window_days: int = 14
     salt: str = Field(max_length=64)  # the holdout split's salt, fixed for the campaign's life
-    status: str = Field(default="pending_approval", index=True, max_length=24)
+    status: str = Field(default="planning", index=True, max_length=24)
     version: int = 1  # bumped by every change; an approval names the version it approved
     approved_version: int | None = None
     approved_by: str | None = None
     approved_at: datetime | None = _ts()
     created_by: str = Field(max_length=64)
     automatic_key: str | None = Field(default=None, max_length=64)  # kind:period of a policy-run campaign
-    estimate: dict[str, Any] = _json(dict, nullable=False)  # the plan shown for approval
+    estimate: dict[str, Any] = _json(dict, nullable=False)  # the plan shown for approval ({} until planned)
+    plan_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # claims of this version's plan
+    plan_error: str | None = Field(default=None, max_length=1000)  # why planning failed (the last attempt)
     started_at: datetime | None = _ts()  # the run's clock at its start: the report window opens here
     completed_at: datetime | None = _ts()
     locked_by: str | None = Field(default=None, max_length=128)

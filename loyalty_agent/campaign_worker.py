@@ -1,8 +1,11 @@
-"""The worker's campaign loop: every `campaign_poll_interval_s`, for every merchant, start the policy's
-automatic campaigns of the period and run the approved campaigns whose time has come (on the merchant's clock).
+"""The worker's campaign loop: every `campaign_poll_interval_s`, for every merchant, plan the campaigns
+waiting for their plan (created or changed through the API: `planning` -> `pending_approval`), start the
+policy's automatic campaigns of the period and run the approved campaigns whose time has come (on the
+merchant's clock).
 
-Several processes may run it (PostgreSQL scale-out): campaigns and recipients are claimed by compare-and-set
-with leases, so a campaign runs in one place at a time and a guest is decided once.
+Several processes may run it (PostgreSQL scale-out): plans, campaigns and recipients are claimed by
+compare-and-set with leases, so a campaign is planned and run in one place at a time, a guest is decided
+once, and the work of a process that died is taken over once its lease ends.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from agent.campaigns import service
 from agent.campaigns.run import CampaignRunner
 from agent.runner import OfferAgent
 from core.settings import Settings
@@ -30,11 +34,14 @@ class CampaignScheduler:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
-        """Run what is due for every merchant; returns how many campaigns ran."""
+        """Plan what waits for its plan and run what is due, for every merchant; returns how many campaigns
+        ran."""
         with Session(self.engine) as session:
             merchants = list(session.exec(select(Merchant.id)).all())
         ran = 0
         for merchant_id in merchants:
+            for planned in service.plan_pending(self.runner.agent.ctx, merchant_id=merchant_id):
+                log.info("campaign %s planned: %s", planned.id, planned.status)
             summary = self.runner.run_due(merchant_id)
             ran += len(summary.campaigns)
             for campaign_id in summary.campaigns:

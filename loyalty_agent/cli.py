@@ -316,17 +316,21 @@ def campaigns_run_due(
     merchant: Annotated[str | None, typer.Option(help="Merchant id (default: DEFAULT_MERCHANT_ID).")] = None,
     automatic: Annotated[bool, typer.Option(help="Also start the policy's automatic campaigns of the period.")] = True,
 ) -> None:
-    """Run every approved campaign whose send time has come, to completion (cron-able; safe to run twice or
-    next to the worker: campaigns and guests are claimed, each guest decided once)."""
+    """Plan the campaigns waiting for their plan, then run every approved campaign whose send time has come,
+    to completion (cron-able; safe to run twice or next to the worker: plans, campaigns and guests are
+    claimed, each guest decided once)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from agent.campaigns import service
     from agent.campaigns.run import CampaignRunner
     from agent.runner import build_agent
 
     _setup_logging()
     settings = get_settings()
-    agent = build_agent(settings, _engine(), with_vectors=False)  # query audiences were resolved when planned
+    agent = build_agent(settings, _engine(), with_vectors=False)  # query audiences were resolved when created
+    merchant_id = merchant or settings.default_merchant_id
     try:
+        planned = {c.id: c.status for c in service.plan_pending(agent.ctx, merchant_id=merchant_id)}
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=False) as bar:
             tasks: dict[str, Any] = {}
@@ -336,11 +340,11 @@ def campaigns_run_due(
                     tasks[campaign_id] = bar.add_task(campaign_id, total=total)
                 bar.update(tasks[campaign_id], completed=done, total=total)
 
-            summary = CampaignRunner(agent).run_due(merchant or settings.default_merchant_id, progress=show,
-                                                    automatic=automatic)
+            summary = CampaignRunner(agent).run_due(merchant_id, progress=show, automatic=automatic)
     finally:
         agent.close()
-    typer.echo(json.dumps({"campaigns": summary.campaigns, "outcomes": dict(summary.outcomes)}, indent=1))
+    typer.echo(json.dumps({"planned": planned, "campaigns": summary.campaigns, "outcomes": dict(summary.outcomes)},
+                          indent=1))
 
 
 @app.command()

@@ -1,19 +1,30 @@
-"""Creating, changing and approving campaigns: the plan a manager approves.
+"""Creating, changing and approving campaigns, and planning them: the plan a manager approves.
 
-`create` and `update` compute the plan shown for approval (`preview`): audience and holdout sizes from
-the real eligibility and split, a few real drafts with their guardrail verdicts (decided as the run decides,
-agent.campaigns.batch: the same draft input, drafter and rules; nothing is written or sent), and the
-estimated cost. A change after
-approval resets it (db.campaigns.update_plan); an approval names the version it saw.
+`create` and `update` validate the campaign (a segment query is resolved then: one embedding and one search)
+and store it in `planning`; the plan itself is computed in the background by `plan` (the worker's campaign
+loop and `loyalty-agent campaigns run-due` call `plan_pending`), because on a real merchant it takes minutes:
+eligibility and the split over every candidate, 20 sample drafts. The plan (`preview`): audience and holdout
+sizes from the real eligibility and split, a few real drafts with their guardrail verdicts (decided as the
+run decides, agent.campaigns.batch: the same draft input, drafter and rules; nothing is written or sent), and
+the estimated cost. A planner claims a campaign with a lease it renews while it works, so two planners never
+both plan it and a dead planner's campaign is planned by another (db.campaigns). A change re-plans and
+resets any approval (db.campaigns.replan); an approval names the version it saw.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from statistics import fmean
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -28,8 +39,12 @@ from db import campaigns as lifecycle
 from db.engine import session_scope
 from db.tables import Campaign
 
+log = logging.getLogger(__name__)
+
 SAMPLE_DRAFTS = 3  # shown with the plan
 COST_SAMPLE = 20  # drafted to estimate the cost
+PLAN_LEASE_S = 120.0  # a planner's claim; renewed every third of it while the plan is computed
+PLAN_MAX_ATTEMPTS = 3  # claims of one version's plan before it is planning_failed
 
 
 class CampaignError(ValueError):
@@ -76,18 +91,18 @@ def _fields(ctx: AgentContext, spec: CampaignSpec, merchant_id: str) -> dict[str
 
 def create(ctx: AgentContext, *, merchant_id: str, spec: CampaignSpec, created_by: str,
            automatic_key: str | None = None, salt: str | None = None) -> Campaign:
-    """A new campaign, pending approval, with its plan. `salt` fixes the split (reproducing an experiment);
-    by default every campaign draws its own."""
+    """A new campaign in `planning`; `plan` computes its plan. `salt` fixes the split (reproducing an
+    experiment); by default every campaign draws its own."""
     campaign = Campaign(id=lifecycle.new_campaign_id(), merchant_id=merchant_id, salt=salt or secrets.token_hex(8),
                         created_by=created_by, automatic_key=automatic_key, **_fields(ctx, spec, merchant_id))
-    campaign.estimate = preview(ctx, campaign)
     with session_scope(ctx.engine) as session:
         lifecycle.create(session, campaign)
     return campaign
 
 
 def update(ctx: AgentContext, campaign_id: str, *, merchant_id: str, changes: dict[str, Any]) -> Campaign:
-    """Apply a marketer's change: re-planned, back to pending_approval (an approval is reset)."""
+    """Apply a marketer's change: back to `planning` to be re-planned (an approval is reset). An empty
+    change re-plans as it is (after planning_failed, say)."""
     campaign = get(ctx, campaign_id, merchant_id=merchant_id)
     if campaign.status not in lifecycle.CHANGEABLE:
         raise CampaignConflict(f"campaign {campaign_id} is {campaign.status}: too late to change it")
@@ -97,23 +112,22 @@ def update(ctx: AgentContext, campaign_id: str, *, merchant_id: str, changes: di
     except ValueError as exc:
         raise CampaignError(str(exc)) from exc
     fields = _fields(ctx, spec, merchant_id)
-    planned = replace_campaign(campaign, fields)
-    fields["estimate"] = preview(ctx, planned)
     with session_scope(ctx.engine) as session:
-        if not lifecycle.update_plan(session, campaign_id, version=campaign.version, **fields):
+        if not lifecycle.replan(session, campaign_id, version=campaign.version, **fields):
             raise CampaignConflict(f"campaign {campaign_id} changed meanwhile; read it again")
     return get(ctx, campaign_id, merchant_id=merchant_id)
-
-
-def replace_campaign(campaign: Campaign, fields: dict[str, Any]) -> Campaign:
-    """An unsaved copy of the row with `fields` applied (to preview a change before writing it)."""
-    return Campaign.model_validate({**campaign.model_dump(), **fields})
 
 
 def approve(ctx: AgentContext, campaign_id: str, *, merchant_id: str, approved_by: str,
             version: int | None = None) -> Campaign:
     """pending_approval -> approved, for the version the approver saw (default: the current one)."""
     campaign = get(ctx, campaign_id, merchant_id=merchant_id)
+    if campaign.status == lifecycle.PLANNING:
+        raise CampaignConflict(f"campaign {campaign_id} is still being planned (status planning): approve it "
+                               f"once GET /campaigns/{campaign_id} shows pending_approval with its plan")
+    if campaign.status == lifecycle.PLANNING_FAILED:
+        raise CampaignConflict(f"campaign {campaign_id} could not be planned ({campaign.plan_error}): nothing to "
+                               "approve; change it (PATCH, an empty body will do) to plan it again")
     with session_scope(ctx.engine) as session:
         if not lifecycle.approve(session, campaign_id, version=version or campaign.version, approved_by=approved_by):
             raise CampaignConflict(
@@ -138,6 +152,81 @@ def get(ctx: AgentContext, campaign_id: str, *, merchant_id: str) -> Campaign:
     if campaign is None or campaign.merchant_id != merchant_id:
         raise CampaignNotFound(f"no campaign {campaign_id!r}")
     return campaign
+
+
+# -- planning in the background ------------------------------------------------------------------------
+
+
+def plan_pending(ctx: AgentContext, *, merchant_id: str, planner: str | None = None,
+                 lease_s: float = PLAN_LEASE_S, max_attempts: int = PLAN_MAX_ATTEMPTS) -> list[Campaign]:
+    """Plan every campaign of the merchant waiting for its plan (one after another); returns those this call
+    planned or failed to plan, as they now are."""
+    done = []
+    for campaign_id in lifecycle.planning_ids(ctx.engine, merchant_id=merchant_id):
+        campaign = plan(ctx, campaign_id, planner=planner, lease_s=lease_s, max_attempts=max_attempts)
+        if campaign is not None:
+            done.append(campaign)
+    return done
+
+
+def plan(ctx: AgentContext, campaign_id: str, *, planner: str | None = None, lease_s: float = PLAN_LEASE_S,
+         max_attempts: int = PLAN_MAX_ATTEMPTS) -> Campaign | None:
+    """Claim the campaign's plan, compute it (`preview`) and store it: planning -> pending_approval, and a
+    policy's automatic campaign is approved by the policy. An error is kept on the campaign (`plan_error`);
+    on the last attempt the campaign is planning_failed. Returns the campaign as it then is, or None when it
+    was not ours to plan (another planner holds it, it moved on, or it changed while it was planned)."""
+    planner = planner or f"planner:{socket.gethostname()}:{os.getpid()}"
+    campaign = lifecycle.claim_planning(ctx.engine, campaign_id, planner=planner, lease_s=lease_s,
+                                        max_attempts=max_attempts)
+    if campaign is None:
+        return None
+    try:
+        with _lease_kept(ctx.engine, campaign, planner=planner, lease_s=lease_s):
+            estimate = preview(ctx, campaign)
+    except Exception as exc:
+        final = campaign.plan_attempts >= max_attempts
+        log.exception("campaign %s: planning failed (attempt %d of %d)", campaign_id, campaign.plan_attempts,
+                      max_attempts)
+        with session_scope(ctx.engine) as session:
+            lifecycle.fail_planning(session, campaign_id, planner=planner, version=campaign.version,
+                                    error=f"{type(exc).__name__}: {exc}", final=final)
+        return get(ctx, campaign_id, merchant_id=campaign.merchant_id)
+    with session_scope(ctx.engine) as session:
+        finished = lifecycle.finish_planning(session, campaign_id, planner=planner, version=campaign.version,
+                                             estimate=estimate)
+    if not finished:
+        log.info("campaign %s changed or was taken over while it was planned; this plan is dropped", campaign_id)
+        return None
+    log.info("campaign %s planned: audience %d, holdout %d", campaign_id, estimate["audience_size"],
+             estimate["holdout_size"])
+    if campaign.automatic_key is not None:
+        return approve(ctx, campaign_id, merchant_id=campaign.merchant_id, approved_by="policy",
+                       version=campaign.version)
+    return get(ctx, campaign_id, merchant_id=campaign.merchant_id)
+
+
+@contextmanager
+def _lease_kept(engine: Engine, campaign: Campaign, *, planner: str, lease_s: float) -> Iterator[None]:
+    """Renew the planner's lease every third of it while the body runs (the plan may take minutes); stops
+    renewing once the claim is lost (the campaign changed or was cancelled)."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 3):
+            try:
+                if not lifecycle.renew_planning(engine, campaign.id, planner=planner, version=campaign.version,
+                                                lease_s=lease_s):
+                    return
+            except Exception:  # a failed renewal only risks a second planner; the plan goes on
+                log.warning("campaign %s: planning lease not renewed", campaign.id, exc_info=True)
+
+    thread = threading.Thread(target=renew, name=f"plan-lease:{campaign.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 # -- the plan -------------------------------------------------------------------------------------------
@@ -236,8 +325,9 @@ def automatic_key(kind: str, now: datetime) -> str:
 
 
 def ensure_automatic(ctx: AgentContext, *, merchant_id: str) -> list[str]:
-    """Create and approve (by the policy) this period's campaign of every kind the policy runs on its own;
-    returns the ids created. Idempotent: one per kind and period (unique key), whatever the runners."""
+    """Create, plan and approve (by the policy) this period's campaign of every kind the policy runs on its
+    own; returns the ids created. Idempotent: one per kind and period (unique key), whatever the runners. A
+    campaign whose planner died is planned, then approved by the policy, by the next `plan_pending`."""
     ctx, now = ctx.on_merchant_clock(merchant_id)
     created = []
     for kind in ctx.policy.campaigns.automatic:
@@ -253,6 +343,6 @@ def ensure_automatic(ctx: AgentContext, *, merchant_id: str) -> list[str]:
                               salt=f"automatic:{merchant_id}:{key}")
         except IntegrityError:
             continue  # another runner created it first
-        approve(ctx, campaign.id, merchant_id=merchant_id, approved_by="policy", version=campaign.version)
+        plan(ctx, campaign.id)  # approved by the policy once planned
         created.append(campaign.id)
     return created

@@ -1,5 +1,9 @@
 """Campaigns: create (marketer), change (a change after approval resets it), approve (manager), status and
-counts, report. The work happens in agent.campaigns; this router only maps HTTP onto it."""
+counts, report. The work happens in agent.campaigns; this router only maps HTTP onto it.
+
+Creating or changing a campaign answers 202: the plan for approval takes minutes on a real merchant, so the
+worker computes it (status `planning`, then `pending_approval` with the plan; `planning_failed` with
+`plan_error`). The client follows `Location` (GET /campaigns/{id}) until the plan is there."""
 
 from __future__ import annotations
 
@@ -32,14 +36,19 @@ class CampaignOut(BaseModel):
     channel: str
     send_at: datetime | None
     window_days: int
-    audience_size: int = Field(description="Eligible guests in the experiment (treatment + holdout), as planned.")
-    holdout_size: int
-    treatment_size: int
-    global_control_size: int
-    sample_drafts: list[dict[str, Any]] = Field(description="Real drafts for a few guests, with every verdict.")
-    estimated_cost: dict[str, Any]
-    not_eligible: dict[str, int] = Field(description="Why candidates were left out (top reasons).")
+    audience_size: int | None = Field(
+        description="Eligible guests in the experiment (treatment + holdout), as planned; null until planned.")
+    holdout_size: int | None
+    treatment_size: int | None
+    global_control_size: int | None
+    sample_drafts: list[dict[str, Any]] | None = Field(
+        description="Real drafts for a few guests, with every verdict; null until planned.")
+    estimated_cost: dict[str, Any] | None
+    not_eligible: dict[str, int] | None = Field(description="Why candidates were left out (top reasons).")
     planned_at: str | None
+    plan_error: str | None = Field(description="Why the plan could not be computed (planning_failed), or why "
+                                               "the last attempt failed while another is due (planning).")
+    links: dict[str, str] = Field(description="`self`: where to follow the campaign (GET).")
     created_by: str
     approved_by: str | None
     approved_at: datetime | None
@@ -56,22 +65,23 @@ class Approval(BaseModel):
 
 
 def campaign_out(campaign: Campaign, counts: dict[str, Any] | None = None) -> CampaignOut:
-    estimate = campaign.estimate or {}
+    estimate = campaign.estimate or {}  # {} while planning: every plan field is null
+    plan: dict[str, Any] = {name: estimate.get(name) for name in (
+        "audience_size", "holdout_size", "treatment_size", "global_control_size", "sample_drafts", "estimated_cost",
+        "not_eligible", "planned_at")}
     return CampaignOut(
         **campaign.model_dump(include={
             "id", "name", "kind", "status", "version", "audience", "holdout_pct", "channel", "send_at", "window_days",
             "created_by", "approved_by", "approved_at", "approved_version", "started_at", "completed_at",
-            "created_at", "updated_at"}),
-        audience_size=estimate.get("audience_size", 0),
-        holdout_size=estimate.get("holdout_size", 0),
-        treatment_size=estimate.get("treatment_size", 0),
-        global_control_size=estimate.get("global_control_size", 0),
-        sample_drafts=estimate.get("sample_drafts", []),
-        estimated_cost=estimate.get("estimated_cost", {}),
-        not_eligible=estimate.get("not_eligible", {}),
-        planned_at=estimate.get("planned_at"),
+            "created_at", "updated_at", "plan_error"}),
+        **plan,
+        links={"self": _location(campaign.id)},
         counts=counts,
     )
+
+
+def _location(campaign_id: str) -> str:
+    return f"{router.prefix}/{campaign_id}"
 
 
 def _who(key: ApiKey) -> str:
@@ -89,33 +99,40 @@ def _http(exc: Exception) -> HTTPException:
 _ERRORS = (service.CampaignNotFound, service.CampaignConflict, service.CampaignError)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignOut)
-def create_campaign(spec: CampaignSpec, key: Marketer, agent: AgentDep, settings: SettingsDep) -> CampaignOut:
-    """Plan a campaign for approval: sizes, sample drafts with verdicts, estimated cost. Nothing is sent."""
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CampaignOut)
+def create_campaign(spec: CampaignSpec, key: Marketer, agent: AgentDep, settings: SettingsDep,
+                    response: Response) -> CampaignOut:
+    """Create a campaign to plan for approval (sizes, sample drafts with verdicts, estimated cost): 202 with
+    status `planning` and `Location`; the worker computes the plan, then GET shows `pending_approval` and the
+    plan. A bad body, or a segment query with nothing to search, is 422 at once. Nothing is sent."""
     try:
         campaign = service.create(agent.ctx, merchant_id=settings.default_merchant_id, spec=spec,
                                   created_by=_who(key))
     except _ERRORS as exc:
         raise _http(exc) from exc
+    response.headers["Location"] = _location(campaign.id)
     return campaign_out(campaign)
 
 
-@router.patch("/{campaign_id}", response_model=CampaignOut)
+@router.patch("/{campaign_id}", status_code=status.HTTP_202_ACCEPTED, response_model=CampaignOut)
 def change_campaign(campaign_id: str, changes: CampaignChanges, key: MarketerOrManager, agent: AgentDep,
-                    settings: SettingsDep) -> CampaignOut:
-    """Change a campaign not yet running; it is re-planned and needs a new approval."""
+                    settings: SettingsDep, response: Response) -> CampaignOut:
+    """Change a campaign not yet running: 202, back to `planning` (the worker re-plans it) and it needs a
+    new approval. An empty change re-plans it as it is (after `planning_failed`)."""
     try:
         campaign = service.update(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id,
                                   changes=changes.model_dump(mode="json", exclude_unset=True))
     except _ERRORS as exc:
         raise _http(exc) from exc
+    response.headers["Location"] = _location(campaign.id)
     return campaign_out(campaign)
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignOut)
 def approve_campaign(campaign_id: str, key: Manager, agent: AgentDep, settings: SettingsDep,
                      approval: Approval | None = Body(default=None)) -> CampaignOut:
-    """Schedule it: it runs at `send_at` (or the next run) exactly as planned at the approved version."""
+    """Schedule it: it runs at `send_at` (or the next run) exactly as planned at the approved version. 409
+    while it is still `planning` (or `planning_failed`): there is no plan to approve yet."""
     try:
         campaign = service.approve(agent.ctx, campaign_id, merchant_id=settings.default_merchant_id,
                                    approved_by=_who(key), version=approval.version if approval else None)

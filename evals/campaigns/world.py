@@ -1,10 +1,10 @@
 """One campaign case as a world in a fresh SQLite database, run through the real campaign path.
 
 The world holds the merchant (sandbox menu, one location in New York), the case's guests with their visit
-history, consents and prior offers, on a test clock at the case's time. The campaign is created and approved
-through agent.campaigns.service and run by `CampaignRunner.run_due` with the real offer agent (batch drafting
-and guardrails, offer-graph threads for execute and review, sandbox POS and outbox). What each guest came to
-is read back from the rows the product wrote.
+history, consents and prior offers, on a test clock at the case's time. The campaign is created, planned (as
+the worker plans it) and approved through agent.campaigns.service and run by `CampaignRunner.run_due` with the
+real offer agent (batch drafting and guardrails, offer-graph threads for execute and review, sandbox POS and
+outbox). What each guest came to is read back from the rows the product wrote.
 """
 
 from __future__ import annotations
@@ -172,7 +172,11 @@ def run_case(case: CampaignCase) -> CaseRun:
         spec = CampaignSpec.model_validate({"name": case.id, "kind": case.campaign.kind,
                                             "audience": {"rule": case.campaign.rule},
                                             "holdout_pct": case.campaign.holdout_pct, "channel": case.campaign.channel})
-        campaign = service.create(agent.ctx, merchant_id=MERCHANT_ID, spec=spec, created_by="evals")
+        created = service.create(agent.ctx, merchant_id=MERCHANT_ID, spec=spec, created_by="evals")
+        campaign = service.plan(agent.ctx, created.id)  # as the worker plans it
+        if campaign is None or campaign.status != "pending_approval":
+            raise RuntimeError(f"campaign not planned: {campaign.status if campaign else 'not claimed'}"
+                               f" {campaign.plan_error if campaign else ''}")
         run.preview = campaign.estimate
         service.approve(agent.ctx, campaign.id, merchant_id=MERCHANT_ID, approved_by="evals")
         CampaignRunner(agent).run_due(MERCHANT_ID, automatic=False)

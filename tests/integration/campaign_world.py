@@ -34,7 +34,16 @@ class World:
 
     def create(self, kind: str, rule: dict[str, Any] | None = None, holdout_pct: float = 20, *,
                salt: str | None = None, **extra: Any) -> Campaign:
-        """A campaign with a fixed split (salt from its definition, unless given): tests are reproducible."""
+        """A campaign with a fixed split (salt from its definition, unless given), planned as the worker plans
+        it (pending approval): tests are reproducible."""
+        campaign = self.create_unplanned(kind, rule, holdout_pct, salt=salt, **extra)
+        planned = service.plan(self.agent.ctx, campaign.id)
+        assert planned is not None and planned.status == "pending_approval", planned
+        return planned
+
+    def create_unplanned(self, kind: str, rule: dict[str, Any] | None = None, holdout_pct: float = 20, *,
+                         salt: str | None = None, **extra: Any) -> Campaign:
+        """The campaign as `POST /campaigns` leaves it: `planning`, no plan yet."""
         spec = CampaignSpec.model_validate({"name": f"{kind} test", "kind": kind, "audience": {"rule": rule or {}},
                                             "holdout_pct": holdout_pct, **extra})
         return service.create(self.agent.ctx, merchant_id=MERCHANT, spec=spec, created_by="test",
@@ -45,6 +54,22 @@ class World:
 
     def run_due(self, runner: CampaignRunner | None = None) -> Any:
         return (runner or CampaignRunner(self.agent)).run_due(MERCHANT)
+
+    def cli(self, monkeypatch: Any, *args: str) -> Any:
+        """`loyalty-agent ARGS` against this world's database (a typer CliRunner result)."""
+        from typer.testing import CliRunner
+
+        from core.settings import get_settings
+        from loyalty_agent.cli import app
+
+        monkeypatch.setenv("DATABASE_URL", self.settings.database_url)
+        monkeypatch.setenv("DATA_DIR", str(self.settings.data_dir))
+        monkeypatch.setenv("PSEUDONYM_SECRET", "test-pseudonyms")
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args))
+        finally:
+            get_settings.cache_clear()
 
     def recipients(self, campaign_id: str) -> list[CampaignRecipient]:
         with Session(self.engine) as s:

@@ -166,20 +166,8 @@ def test_the_policy_starts_its_automatic_campaigns_once_per_period(database_url:
 
 
 def test_cli_run_due_runs_an_approved_campaign(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from core.settings import get_settings
-    from loyalty_agent.cli import app
-
     campaign = world.approve(world.create("win_back"))
-    monkeypatch.setenv("DATABASE_URL", world.settings.database_url)
-    monkeypatch.setenv("DATA_DIR", str(world.settings.data_dir))
-    monkeypatch.setenv("PSEUDONYM_SECRET", "test-pseudonyms")
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["campaigns", "run-due"])
-    finally:
-        get_settings.cache_clear()
+    result = world.cli(monkeypatch, "campaigns", "run-due")
     assert result.exit_code == 0, result.output
     assert campaign.id in result.output and '"outcomes"' in result.output
     _settled_once(world, campaign)

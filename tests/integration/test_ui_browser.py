@@ -218,10 +218,12 @@ def test_marketer_edits_manager_accepts_associate_asks(browser: Any, world: Revi
 
 
 def test_campaign_page_shows_the_report_and_its_plot(browser: Any, world: ReviewWorld) -> None:
-    """A marketer's campaign, approved by a manager and run: its page shows the report's figures and the
-    plot loads (an image the browser decoded); an associate may see neither."""
+    """A marketer's campaign, shown as being planned until the worker planned it, approved by a manager and
+    run: its page shows the report's figures and the plot loads (an image the browser decoded); an associate
+    may see neither."""
     from playwright.sync_api import expect
 
+    from agent.campaigns import service
     from agent.campaigns.run import CampaignRunner
     from agent.runner import get_agent
 
@@ -230,21 +232,34 @@ def test_campaign_page_shows_the_report_and_its_plot(browser: Any, world: Review
             "audience": {"rule": {"churn_risk_min": 0.0}}}
     with w.client("marketer") as c:
         created = c.post("/campaigns", json=body)
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text
     campaign_id = created.json()["id"]
+
+    problems: list[str] = []
+    marketer = Watched(browser, "marketer", problems)
+    page = marketer.login(w, "marketer", "/ui/campaigns")
+    expect(page.get_by_test_id("campaigns")).to_contain_text("plan being computed")
+    page.click(f"a[href='/ui/campaigns/{campaign_id}']")
+    page.wait_for_url(f"**/ui/campaigns/{campaign_id}")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("planning")
+    expect(page.get_by_test_id("campaign-plan-pending")).to_contain_text("Plan being computed")
+
+    settings = w.app.state.settings
+    agent = get_agent(settings, w.engine)
+    [planned] = service.plan_pending(agent.ctx, merchant_id=settings.default_merchant_id)  # the worker's part
+    assert planned.id == campaign_id and planned.status == "pending_approval"
+    page.reload()
+    expect(page.get_by_test_id("campaign-plan")).to_contain_text(f"Audience {planned.estimate['audience_size']}")
     with w.client("manager") as c:
         assert c.post(f"/campaigns/{campaign_id}/approve").status_code == 200
-    settings = w.app.state.settings
-    runner = CampaignRunner(get_agent(settings, w.engine))
+    runner = CampaignRunner(agent)
     assert runner.run_due(settings.default_merchant_id, automatic=False).campaigns == [campaign_id]
     with w.client("manager") as c:
         report = c.get(f"/campaigns/{campaign_id}/report").json()
     treatment = report["groups"]["treatment"]["n"]
     assert treatment > 0 and report["groups"]["holdout"]["n"] > 0
 
-    problems: list[str] = []
-    marketer = Watched(browser, "marketer", problems)
-    page = marketer.login(w, "marketer", "/ui/campaigns")
+    page.goto(w.url + "/ui/campaigns")
     page.click(f"a[href='/ui/campaigns/{campaign_id}']")
     page.wait_for_url(f"**/ui/campaigns/{campaign_id}")
     expect(page.get_by_test_id("campaign-status")).to_have_text("completed")
