@@ -200,7 +200,7 @@ def render_png(report: dict[str, Any]) -> bytes:
             ax.set_xlim(0, max(edges))
             top = max(ax.get_ylim()[1], 1.0)
             ax.set_ylim(-0.03 * top, top)  # a line at 0 % stays visible above the axis
-            ax.legend(fontsize=8, loc="lower right")  # cumulative curves rise: the lower right stays clear
+            ax.legend(fontsize=8, loc="best")  # rising curves leave upper left or lower right clear: the emptier
         else:
             ax.set_yticks([])
             ax.text(0.5, 0.5, report.get("note") or "no days in the window yet", transform=ax.transAxes,
