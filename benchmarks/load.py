@@ -9,7 +9,10 @@ both meet the same machine (the workers burning CPU) at the same moments.
 
 Reported per rate: sent, ack p50/p99 of ours and of bare, the p99 ratio (goal <= 3x), the backlog
 (queue depth) at the end of the step and the decisions finished during it; then sustained decisions/s
-and how long the backlog took to drain after sending stopped. Run on the embedded default (SQLite,
+and how long the backlog took to drain after sending stopped, and the CPU the deployment spent per decision
+(API process, worker processes and, on PostgreSQL, the server's backends for the throwaway database, read
+from /proc over the whole run): the cores divided by it is the ceiling on decisions/s that no tuning of
+concurrency can pass. Run on the embedded default (SQLite,
 one worker process) and on PostgreSQL with N worker processes (BENCH_DATABASE_URL or TEST_DATABASE_URL,
 a throwaway database is created and dropped).
 
@@ -49,6 +52,56 @@ class Step:
     backlog: int
     decided: int
     seconds: float
+
+
+def cpu_s(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process in `pids` (/proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def postgres_backends(database: str) -> list[int]:
+    """Server processes serving `database` (their title names it: 'postgres: user db host(port) state')."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("postgres: ") and f" {database} " in title:
+                pids.append(int(proc.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU spent by the deployment between `start` and `stop`, by part. Processes are re-listed at each
+    sample (PostgreSQL opens backends as pools grow); one that exits between samples loses its last
+    share, so the figure is a lower bound."""
+
+    def __init__(self, parts: dict[str, Any]) -> None:
+        self.parts = parts  # name -> callable returning the pids of that part
+        self.first: dict[str, dict[int, float]] = {}
+        self.last: dict[str, dict[int, float]] = {}
+
+    def sample(self) -> None:
+        for name, pids_of in self.parts.items():
+            now = cpu_s(pids_of())
+            self.first.setdefault(name, {})
+            for pid, value in now.items():
+                self.first[name].setdefault(pid, 0.0 if self.last else value)
+            self.last[name] = {**self.last.get(name, {}), **now}
+
+    def spent(self) -> dict[str, float]:
+        return {name: sum(v - self.first[name].get(pid, 0.0) for pid, v in self.last[name].items())
+                for name in self.parts}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -158,7 +211,7 @@ def main() -> None:
 def bench(label: str, database_url: str | None, *, workers: int, rates: list[float],
           args: argparse.Namespace) -> None:
     from tests.integration.conftest import free_port
-    from tests.integration.live_serve import LiveServe, sales_for, seeded_deployment
+    from tests.integration.live_serve import LiveServe, index_deployment, sales_for, seeded_deployment
 
     root = Path(tempfile.mkdtemp(prefix="loadbench-"))
     t = time.perf_counter()
@@ -166,8 +219,10 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
     total = sum(int(r * args.step_s) for r in rates)
     sales = sales_for(dep, count=total + 20, seed=int(time.time()) % 100_000)
     bodies = [json.dumps(s, separators=(",", ":")).encode() for s in sales]
-    print(f"\n== {label}: seeded {args.customers} guests in {time.perf_counter() - t:.1f}s; {len(bodies)} sales "
-          "ready")
+    seeded_s = time.perf_counter() - t
+    indexed_s = index_deployment(dep)
+    print(f"\n== {label}: seeded {args.customers} guests in {seeded_s:.1f}s, vectors built before serving "
+          f"(steady state) in {indexed_s:.1f}s; {len(bodies)} sales ready")
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, "-m", "benchmarks.webhook_ack", "--serve", "bare", "--port",
                              str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -182,6 +237,13 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
             httpx.post(bare_url + "/webhooks/pos", content=b"{}", timeout=10)
         steps: list[Step] = []
         offset = 0
+        parts: dict[str, Any] = {"API process": lambda: [serve.pid], "worker processes": serve.worker_pids}
+        if database_url:
+            from sqlalchemy.engine import make_url
+
+            parts["PostgreSQL backends"] = lambda: postgres_backends(str(make_url(dep.database_url).database))
+        meter = CpuMeter(parts)
+        meter.sample()
         run_started = time.perf_counter()
         done_before = done_count(dep.database_url)
         for rate in rates:
@@ -192,15 +254,19 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
             step.backlog = int(queue(serve.url)["queue_depth"])
             step.decided = done_count(dep.database_url) - before
             steps.append(step)
+            meter.sample()
         sent_done = time.perf_counter()
         drain_deadline = sent_done + DRAIN_TIMEOUT_S
         while queue(serve.url)["queue_depth"] > 0 and time.perf_counter() < drain_deadline:
+            meter.sample()
             time.sleep(0.5)
         drained = time.perf_counter()
+        meter.sample()
         final = queue(serve.url)
         decided = done_count(dep.database_url) - done_before
         report(label, steps, decided=decided, busy_s=drained - run_started, drain_s=drained - sent_done,
                final=final)
+        report_cpu(meter.spent(), decided=decided, sales=offset)
     finally:
         serve.stop()
         bare.terminate()
@@ -221,6 +287,16 @@ def report(label: str, steps: list[Step], *, decided: int, busy_s: float, drain_
           f"backlog drained {drain_s:.1f}s after the last request"
           + ("" if final["queue_depth"] == 0 else f" (NOT drained: {final['queue_depth']} left)")
           + f"; failed events: {final['failed']}; load average {os.getloadavg()[0]:.1f}")
+
+
+def report_cpu(spent: dict[str, float], *, decided: int, sales: int) -> None:
+    """CPU per decision by part, and the decisions/s ceiling it implies on this machine's cores."""
+    cores = len(os.sched_getaffinity(0))
+    total = sum(spent.values())
+    per = total / max(1, decided)
+    parts = ", ".join(f"{name} {1000 * value / max(1, decided):.1f} ms" for name, value in spent.items())
+    print(f"CPU per decision (acks of {sales} sales included): {1000 * per:.1f} ms ({parts}); ceiling on "
+          f"{cores} cores: {cores / per if per else float('inf'):.1f} decisions/s")
 
 
 if __name__ == "__main__":

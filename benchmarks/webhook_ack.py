@@ -90,10 +90,11 @@ def main() -> None:
         return
 
     from tests.integration.conftest import free_port
-    from tests.integration.live_serve import LiveServe, sales_for, seeded_deployment, signed_sale
+    from tests.integration.live_serve import LiveServe, index_deployment, sales_for, seeded_deployment, signed_sale
 
     dep = seeded_deployment(Path(tempfile.mkdtemp(prefix="ackbench-")) / "data",
                             database_url=args.database_url or None, customers=args.customers)
+    index_deployment(dep)  # steady state: serve finds its vectors built and does not index on start
     per_round = args.requests // args.rounds
     warm_up = 20
     sales = [signed_sale(s) for s in sales_for(dep, count=per_round * args.rounds + warm_up, seed=int(time.time()))]
