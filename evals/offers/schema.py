@@ -90,6 +90,11 @@ class Guest(_Strict):
     email: str | None = "dana.whitfield@example.com"
     phone: str | None = "+14155550142"
     notes: str | None = Field(default=None, description="Staff notes: untrusted free text (may hold PII)")
+    note_pii: list[str] = Field(
+        default_factory=list,
+        description="Identifying text written into `notes` (a street address, a ZIP code): like the contact "
+        "values, no model input, copy or delivered message may hold any of it",
+    )
 
 
 class Visits(_Strict):

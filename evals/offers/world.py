@@ -108,7 +108,7 @@ class World:
     @property
     def known_pii(self) -> tuple[str, ...]:
         guest = self.case.guest
-        return tuple(v for v in (guest.given_name, guest.family_name, guest.email, guest.phone) if v)
+        return tuple(v for v in (guest.given_name, guest.family_name, guest.email, guest.phone, *guest.note_pii) if v)
 
     def facts(self) -> CustomerFacts:
         """The guest's rule-relevant facts as written (what the evaluators judge against)."""
