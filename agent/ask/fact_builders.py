@@ -304,9 +304,9 @@ def offer_fact(open_offer: OpenOffer, catalog: dict[str, CatalogFact], *, tz: st
     )
 
 
-# Defence in depth for notes shown to associates: the pseudonymizer's street pattern knows common
-# suffixes only ("818 Brittany Prairie Apt. 299" passes it), so anything written after an address cue,
-# and any "number + capitalised words + Apt/Suite/Unit number", is replaced as well.
+# Defence in depth for notes shown to associates: the pseudonymizer (guardrails.pii_address) needs a house
+# number and a street suffix or unit, so anything written after an address cue ("lives on Elm", "address:
+# 9 Rue de la Paix"), and any "number + capitalised words + Apt/Suite/Unit number", is replaced as well.
 _ADDRESS_CUE_RE = re.compile(r"\b(lives at|living at|lives on|home address|address(?: is)?:?|deliver(?:y|ies)? to)\s+"
                              r"[^.;\n]*(?:\.\s*\d+)?", re.IGNORECASE)
 _UNIT_ADDRESS_RE = re.compile(r"\b\d{1,6}\s+(?:[A-Z][\w'-]*\.?\s+){1,4}(?:Apt|Suite|Unit|#)\.?\s*\w+")
