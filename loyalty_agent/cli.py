@@ -388,6 +388,7 @@ def simulate(
                     typer.echo(f"stopped at {now:%Y-%m-%d %H:%M}Z: the test clock cannot pass real time", err=True)
                     break
                 CampaignRunner(agent).run_due(MERCHANT_ID)
+                _wait_campaigns_run(engine, MERCHANT_ID)
                 sales = sim.day_sales(engine, guests, sim.held_offers(engine), seed=seed, day_start=now)
 
                 def post(sale: dict[str, Any]) -> str:
@@ -416,6 +417,27 @@ def simulate(
     held = sim.held_offers(engine)
     truth = [t for cid in started if (t := sim.campaign_truth(engine, guests, held, campaign_id=cid, until=now))]
     typer.echo(json.dumps({"clock": now.isoformat(), "sales_sent": sent_total, "true_effects": truth}, indent=1))
+
+
+def _wait_campaigns_run(engine: Any, merchant_id: str, timeout_s: float = 1800) -> None:
+    """Until no campaign of the merchant is mid-run. `run_due` skips a campaign another runner (the server's
+    worker) has claimed; the day's guests must not respond before its offers are out, or they would answer
+    to a different set of offers than the ones they hold."""
+    from sqlmodel import Session, col, func, select
+
+    from db import campaigns as lifecycle
+    from db.tables import Campaign
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Session(engine) as session:
+            running = session.exec(select(func.count()).select_from(Campaign).where(
+                col(Campaign.merchant_id) == merchant_id, col(Campaign.status) == lifecycle.RUNNING)).one()
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{running} campaigns still running after {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def _wait_recorded(engine: Any, event_ids: list[str], timeout_s: float = 600) -> None:
