@@ -54,6 +54,12 @@ def normalize_allergen(name: str) -> str:
 
 def normalize_allergens(names: Iterable[str]) -> frozenset[str]:
     """The canonical names of `names`, as a set (empty names dropped)."""
+    return _normalized(names if isinstance(names, tuple) else tuple(names))
+
+
+@lru_cache(maxsize=4096)
+def _normalized(names: tuple[str, ...]) -> frozenset[str]:
+    # Cached by the names themselves: a campaign asks about the same few item and guest lists thousands of times.
     return frozenset(found for found in (normalize_allergen(name) for name in names) if found)
 
 

@@ -17,8 +17,8 @@ Row life cycle (`offer.status`):
                                                | POS down while executing ------------> approved
 
 A campaign's batch (agent/campaigns/batch.py) drafts and checks thousands of guests in memory and writes each
-row once, already in the status its verdicts give (`save_checked`: approved | pending_review | blocked); from
-there the row lives the same life.
+row once, already in the status its verdicts give (`checked_values`, `insert_checked`: approved |
+pending_review | blocked); from there the row lives the same life.
 
 `approved` also covers a decision whose execution was handed to the worker (POS down): the worker
 resumes `execute`, which re-checks every rule first and may still end `blocked` or `pending_review`.
@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -171,8 +171,7 @@ def save_draft(
     return True
 
 
-def save_checked(
-    session: Session,
+def checked_values(
     *,
     offer_id: str,
     merchant_id: str,
@@ -188,18 +187,24 @@ def save_checked(
     verdicts: list[dict[str, Any]],
     offer_value_cents: int,
     send_at: datetime | None,
-) -> Offer:
-    """Create a campaign decision's row already checked: -> approved | pending_review | blocked. Added to the
-    session, not flushed (a batch flushes once). The caller makes sure the row does not exist yet."""
+) -> dict[str, Any]:
+    """A campaign decision's row, already checked (-> approved | pending_review | blocked), as column values for
+    `insert_checked`. The caller makes sure the row does not exist yet."""
     if status not in (APPROVED, PENDING_REVIEW, BLOCKED):
         raise ValueError(f"a checked draft cannot start as {status!r}")
-    row = Offer(id=offer_id, merchant_id=merchant_id, customer_id=customer_id, event_id=event_id,
-                transaction_id=None, campaign_id=campaign_id, trigger="campaign", status=status,
-                model=model, prompt_version=prompt_version, fallback_reason=fallback_reason, verdict=verdict,
-                verdicts=verdicts, offer_value_cents=offer_value_cents, scheduled_for=send_at,
-                **draft_columns(draft))
-    session.add(row)
-    return row
+    now = utcnow()
+    return {"id": offer_id, "merchant_id": merchant_id, "customer_id": customer_id, "event_id": event_id,
+            "transaction_id": None, "campaign_id": campaign_id, "trigger": "campaign", "status": status,
+            "model": model, "prompt_version": prompt_version, "fallback_reason": fallback_reason,
+            "verdict": verdict, "verdicts": verdicts, "offer_value_cents": offer_value_cents,
+            "scheduled_for": send_at, "created_at": now, "updated_at": now, **draft_columns(draft)}
+
+
+def insert_checked(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many `checked_values` rows in one executemany in the caller's transaction (a campaign chunk writes
+    hundreds: an ORM object per row cost more than its draft)."""
+    if rows:
+        session.connection().execute(insert(Offer), rows)
 
 
 def record_verdicts(

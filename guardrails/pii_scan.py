@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Linear time: a match may only start where a run of local-part characters starts (the lookbehind), and
 # the possessive `++` never gives characters back, so a long run without "@" is walked once, not once
@@ -54,6 +55,11 @@ def _digits(text: str) -> str:
     return "".join(char for char in text if char.isdigit())
 
 
+@lru_cache(maxsize=1024)
+def _known_value_re(value: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(value) + r"(?!\w)", re.IGNORECASE)
+
+
 def contains_raw_pii(text: str, known_values: Iterable[str] = ()) -> list[str]:
     """Labels of the raw-PII kinds found in `text` (empty list = clean).
 
@@ -81,6 +87,7 @@ def contains_raw_pii(text: str, known_values: Iterable[str] = ()) -> list[str]:
             found.append("greeting_name")
             break
     text_digits: str | None = None
+    lowered = text.lower() if text.isascii() else None
     for value in known_values:
         value = value.strip()
         if len(value) < 2:
@@ -93,7 +100,11 @@ def contains_raw_pii(text: str, known_values: Iterable[str] = ()) -> list[str]:
                 found.append("known_value")
                 break
             continue
-        if re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", text, re.IGNORECASE):
+        # ASCII text and value: a case-insensitive match needs the value as a substring of the lowered text
+        # (no other character folds to an ASCII one there), so most values skip compiling their pattern.
+        if lowered is not None and value.isascii() and value.lower() not in lowered:
+            continue
+        if _known_value_re(value).search(text):
             found.append("known_value")
             break
     return found

@@ -2,8 +2,9 @@
 
 Visits are loaded with ONE query (transactions outer-joined to their lines, the catalog and the
 location), ordered by customer and time, and grouped in Python: no N+1 whatever the base size.
-Queries go through `Session.exec`, which autoflushes, so a transaction added to the same session
-but not yet committed is part of the customer's history on the per-transaction path.
+Queries run as Core statements in the session's transaction after the session's autoflush, so a
+transaction added to the same session but not yet committed is part of the customer's history on the
+per-transaction path.
 """
 
 from __future__ import annotations
@@ -55,43 +56,44 @@ def _visits_query() -> Any:
     )
 
 
+def _rows(session: Session, stmt: Any) -> Any:
+    """The statement's plain rows: a Core execute in the session's transaction (the ORM's per-row result
+    processing costs more than the rows), after the autoflush the ORM would have done."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt)
+
+
 def _group_rows(rows: Any) -> dict[int, list[Visit]]:
     """Rows ordered by (customer, time, transaction, line) -> visits per customer."""
     out: dict[int, list[Visit]] = {}
     current_txn: int | None = None
     lines: list[VisitLine] = []
-    head: Any = None
+    head: tuple[Any, ...] | None = None
 
     def flush() -> None:
         if head is None:
             return
-        out.setdefault(head.customer_id, []).append(
+        txn_id, customer_id, occurred_at, total_cents, location_id, timezone = head
+        out.setdefault(customer_id, []).append(
             Visit(
-                occurred_at=head.occurred_at,
-                total_cents=head.total_cents,
+                occurred_at=occurred_at,
+                total_cents=total_cents,
                 lines=tuple(lines),
-                timezone=head.timezone,
-                transaction_id=head.id,
-                location_id=head.location_id,
+                timezone=timezone,
+                transaction_id=txn_id,
+                location_id=location_id,
             )
         )
 
-    for row in rows:
-        if row.id != current_txn:
+    for (txn_id, customer_id, occurred_at, total_cents, location_id, timezone,
+         sku, name, category, subcategory, quantity, unit_price_cents, contains_alcohol) in rows:
+        if txn_id != current_txn:
             flush()
-            head, current_txn, lines = row, row.id, []
-        if row.sku is not None:
-            lines.append(
-                VisitLine(
-                    row.sku,
-                    row.name,
-                    row.category,
-                    row.subcategory,
-                    row.quantity,
-                    row.unit_price_cents,
-                    row.contains_alcohol,
-                )
-            )
+            head = (txn_id, customer_id, occurred_at, total_cents, location_id, timezone)
+            current_txn, lines = txn_id, []
+        if sku is not None:
+            lines.append(VisitLine(sku, name, category, subcategory, quantity, unit_price_cents, contains_alcohol))
     flush()
     return out
 
@@ -101,13 +103,13 @@ def load_all_visits(session: Session, *, merchant_id: str) -> dict[int, list[Vis
     stmt = _visits_query().where(
         col(PosTransaction.merchant_id) == merchant_id, col(PosTransaction.customer_id).is_not(None)
     )
-    return _group_rows(session.exec(stmt))
+    return _group_rows(_rows(session, stmt))
 
 
 def load_visits(session: Session, *, customer_id: int) -> list[Visit]:
     """One customer's visits, oldest first (one query); the per-transaction profile update path."""
     stmt = _visits_query().where(col(PosTransaction.customer_id) == customer_id)
-    return _group_rows(session.exec(stmt)).get(customer_id, [])
+    return _group_rows(_rows(session, stmt)).get(customer_id, [])
 
 
 def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[int, list[Visit]]:
@@ -116,7 +118,7 @@ def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[in
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         stmt = _visits_query().where(col(PosTransaction.customer_id).in_(ids[start : start + 500]))
-        out.update(_group_rows(session.exec(stmt)))
+        out.update(_group_rows(_rows(session, stmt)))
     return out
 
 

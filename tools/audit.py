@@ -104,4 +104,4 @@ def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Many rows of `audit_values` in one executemany, in the caller's transaction: a campaign chunk writes
     thousands, and an ORM object per row costs more than deciding the guest."""
     if rows:
-        session.execute(insert(AuditEvent), list(rows))
+        session.connection().execute(insert(AuditEvent), list(rows))  # Core: no ORM bulk-insert bookkeeping

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from agent.campaigns import holdout
 from agent.campaigns.eligibility import Eligibility, GuestSnapshot, check
+from agent.campaigns.gc_pause import paused_gc
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
 from agent.facts import alcohol_eligible, eligible_catalog, local_date
@@ -187,6 +188,11 @@ def prefiltered(session: Session, campaign: Campaign, *, rule: AudienceRule, pol
 def plan(ctx: AgentContext, session: Session, campaign: Campaign, *, now: datetime) -> AudiencePlan:
     """Eligibility for every candidate, then the split: the policy's global control group first, then the
     campaign's holdout, both from deterministic buckets."""
+    with paused_gc():
+        return _plan(ctx, session, campaign, now=now)
+
+
+def _plan(ctx: AgentContext, session: Session, campaign: Campaign, *, now: datetime) -> AudiencePlan:
     audience = Audience.model_validate(campaign.audience)
     policy = ctx.policy.campaigns
     ids, total = prefiltered(session, campaign, rule=audience.filters, policy=policy, now=now)

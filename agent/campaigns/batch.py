@@ -6,8 +6,8 @@ chunk of guests this module reads the facts in bulk (customers, locations, conta
 purchased items: a few queries per chunk) and then runs, guest by guest and in memory, exactly what the
 graph's `retrieve_context`, `draft_offer` and `check_guardrails` nodes run: `assemble_draft_input` (the one
 function every drafter input comes from), the configured drafter, and the guardrail engine on a
-`GuardrailContext` of facts read now. Drafts with their verdicts (db.offers.save_checked) and the nodes'
-audit rows are written in one transaction per chunk.
+`GuardrailContext` of facts read now. Drafts with their verdicts (db.offers.checked_values) and the nodes'
+audit rows are written in one transaction per chunk, each table in one executemany.
 
 The model's read-only tools (when a model drafts) answer from the draft input, with no query per guest; the
 complements a checkout draft gets from the vector store are left out: an outreach is about its trigger's item.
@@ -158,12 +158,12 @@ def decide(
     return Decision(event_id, offer_id_for(event_id), guest, brief, inp, result, report, value)
 
 
-def record(session: Session, decision: Decision, *, merchant_id: str, audit_rows: list[dict[str, Any]]
-           ) -> str | None:
-    """Add one decision's offer row (already in the status its verdicts give: db.offers.save_checked) and
-    append to `audit_rows` the audit rows of the nodes it stands for; returns that status (None: no offer
-    drafted). Nothing is flushed: the chunk writes its offers once, then its audit rows in one executemany
-    (tools.audit.insert_audit_rows)."""
+def record(decision: Decision, *, merchant_id: str, offer_rows: list[dict[str, Any]],
+           audit_rows: list[dict[str, Any]]) -> str | None:
+    """Append to `offer_rows` one decision's offer row (already in the status its verdicts give:
+    db.offers.checked_values) and to `audit_rows` the audit rows of the nodes it stands for; returns that status
+    (None: no offer drafted). Nothing is written: the chunk inserts its offers in one executemany
+    (db.offers.insert_checked), then its audit rows in another (tools.audit.insert_audit_rows)."""
     state = decision.state(merchant_id)
     brief, offer, result = decision.brief, decision.result.offer, decision.result
     # The draft input is large: digested once (its JSON, field order fixed by the model) for both nodes' rows.
@@ -192,11 +192,12 @@ def record(session: Session, decision: Decision, *, merchant_id: str, audit_rows
     verdicts = [r.model_dump(mode="json") for r in report.results]
     status = (offers.BLOCKED if report.verdict == "block"
               else offers.APPROVED if approved(state) else offers.PENDING_REVIEW)  # type: ignore[arg-type]
-    offers.save_checked(session, offer_id=offer_id, merchant_id=merchant_id, customer_id=decision.guest.customer_id,
-                        event_id=decision.event_id, campaign_id=brief.campaign_id, draft=offer, model=result.model,
-                        prompt_version=result.prompt_version, fallback_reason=result.fallback_reason, status=status,
-                        verdict=report.verdict, verdicts=verdicts, offer_value_cents=decision.offer_value_cents,
-                        send_at=report.send_at)
+    offer_rows.append(offers.checked_values(
+        offer_id=offer_id, merchant_id=merchant_id, customer_id=decision.guest.customer_id,
+        event_id=decision.event_id, campaign_id=brief.campaign_id, draft=offer, model=result.model,
+        prompt_version=result.prompt_version, fallback_reason=result.fallback_reason, status=status,
+        verdict=report.verdict, verdicts=verdicts, offer_value_cents=decision.offer_value_cents,
+        send_at=report.send_at))
     node("check_guardrails", {"verdict": report.verdict, "blocking": [r.rule for r in report.blocking],
                               "escalating": [r.rule for r in report.escalating],
                               "send_at": report.send_at.isoformat() if report.send_at else None},

@@ -29,6 +29,7 @@ from sqlmodel import Session, col, func, select
 from agent.campaigns import audience as audiences
 from agent.campaigns import batch
 from agent.campaigns.eligibility import GuestSnapshot, check, reachable_channels
+from agent.campaigns.gc_pause import paused_gc
 from agent.campaigns.service import ensure_automatic
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
@@ -124,7 +125,7 @@ class CampaignRunner:
         features it was judged on (the send-time re-check recomputes only those of guests seen since)."""
         assert campaign.started_at is not None
         read_at = utcnow()
-        with session_scope(self.engine) as session:
+        with paused_gc(), session_scope(self.engine) as session:
             plan = audiences.plan(ctx, session, campaign, now=campaign.started_at)
             rows = [
                 lifecycle.PlannedRecipient(m.guest.customer_id, m.arm, m.bucket, m.eligibility.reason)
@@ -146,6 +147,17 @@ class CampaignRunner:
         """Re-check (guests as they are now; features recomputed for guests with a sale since planning),
         draft and check a chunk in memory (agent.campaigns.batch), write it in one transaction, then hand every
         decision that passed or escalated to its offer-graph thread (execute or review)."""
+        with paused_gc():
+            threads, outcomes = self._decide_in_memory(ctx, campaign, chunk, known)
+        for recipient, state in threads:
+            outcomes.append(self._continue(ctx, recipient, state))
+        return outcomes
+
+    def _decide_in_memory(self, ctx: AgentContext, campaign: Campaign, chunk: list[CampaignRecipient],
+                          known: audiences.KnownFeatures | None
+                          ) -> tuple[list[tuple[CampaignRecipient, dict[str, Any] | None]], list[str]]:
+        """The chunk's re-check, drafts and verdicts, written in one transaction; returns the decisions to hand
+        to their threads, and the outcomes of those that end here."""
         guests = self._guests(ctx, campaign, [r.customer_id for r in chunk], known)
         rule = Audience.model_validate(campaign.audience).filters
         with Session(self.engine) as session:
@@ -156,6 +168,7 @@ class CampaignRunner:
         outcomes: list[str] = []
         settled: list[tuple[int, str, str | None, str | None]] = []  # recipient, status, reason, offer id
         threads: list[tuple[CampaignRecipient, dict[str, Any] | None]] = []
+        offer_rows: list[dict[str, Any]] = []
         audit_rows: list[dict[str, Any]] = []
         with session_scope(self.engine) as session:
             for recipient in chunk:
@@ -175,7 +188,8 @@ class CampaignRunner:
                 assert verdict.brief is not None
                 decision = batch.decide(ctx, merchant_id=campaign.merchant_id, event_id=recipient.event_id,
                                         guest=guest, brief=verdict.brief, facts=facts, notes=notes)
-                status = batch.record(session, decision, merchant_id=campaign.merchant_id, audit_rows=audit_rows)
+                status = batch.record(decision, merchant_id=campaign.merchant_id, offer_rows=offer_rows,
+                                      audit_rows=audit_rows)
                 if status is None:
                     settled.append((recipient.id, lifecycle.R_NO_OFFER, decision.result.offer.rationale[:500], None))
                     outcomes.append("no_offer")
@@ -184,13 +198,11 @@ class CampaignRunner:
                     outcomes.append("blocked")
                 else:
                     threads.append((recipient, decision.state(campaign.merchant_id)))
-            session.flush()  # the chunk's drafts, then their audit rows: one transaction
+            offers.insert_checked(session, offer_rows)  # the chunk's drafts, then their audit rows: one transaction
             insert_audit_rows(session, audit_rows)
             for recipient_id, status, reason, offer_id in settled:
                 lifecycle.settle(session, recipient_id, to=status, reason=reason, offer_id=offer_id, at=ctx.now())
-        for recipient, state in threads:
-            outcomes.append(self._continue(ctx, recipient, state))
-        return outcomes
+        return threads, outcomes
 
     def _continue(self, ctx: AgentContext, recipient: CampaignRecipient, state: dict[str, Any] | None) -> str:
         """The decision's thread from `check_guardrails` on: execute (re-check, then the side effects) or
