@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from core.allergens import allergen_words
@@ -183,6 +184,12 @@ def _mentions(text: str, lowered: str, phrase: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text, re.IGNORECASE) is not None
 
 
+@lru_cache(maxsize=4096)
+def _phrases(*names: str) -> tuple[str, ...]:
+    """The lower-case phrases an item is named by (names shorter than three characters are too ambiguous)."""
+    return tuple(p.strip().lower() for p in names if len(p.strip()) >= 3)
+
+
 def _forbidden_phrases(ctx: GuardrailContext, *, alcohol_banned: bool) -> list[tuple[Verdict, str, tuple[str, ...]]]:
     """(verdict, problem, lower-case phrases) for every catalog item the copy must not name."""
     unknown = ctx.customer_allergies is None
@@ -190,17 +197,13 @@ def _forbidden_phrases(ctx: GuardrailContext, *, alcohol_banned: bool) -> list[t
     allergen_verdict: Verdict = ctx.policy.unknown_allergy_action if unknown else "block"
     entries: list[tuple[Verdict, str, tuple[str, ...]]] = []
     for sku, item in ctx.forbidden_allergen_items.items():
-        phrases = tuple(p.strip().lower() for p in (item.name, sku) if len(p.strip()) >= 3)
-        entries.append((allergen_verdict, f"copy mentions {item.name} ({sku}), which contains {why}", phrases))
+        entries.append((allergen_verdict, f"copy mentions {item.name} ({sku}), which contains {why}",
+                        _phrases(item.name, sku)))
     if alcohol_banned:
         for sku, item in ctx.catalog.items():
             if item.contains_alcohol:
-                phrases = tuple(
-                    p.strip().lower() for p in (item.name, sku, item.subcategory or "") if len(p.strip()) >= 3
-                )
-                entries.append(
-                    ("block", f"copy mentions alcohol item {item.name} ({sku}) to an ineligible customer", phrases)
-                )
+                entries.append(("block", f"copy mentions alcohol item {item.name} ({sku}) to an ineligible customer",
+                                _phrases(item.name, sku, item.subcategory or "")))
     return entries
 
 

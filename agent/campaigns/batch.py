@@ -158,13 +158,13 @@ def decide(
     return Decision(event_id, offer_id_for(event_id), guest, brief, inp, result, report, value)
 
 
-def record(decision: Decision, *, merchant_id: str, offer_rows: list[dict[str, Any]],
+def record(decision: Decision, state: dict[str, Any], *, merchant_id: str, offer_rows: list[dict[str, Any]],
            audit_rows: list[dict[str, Any]]) -> str | None:
     """Append to `offer_rows` one decision's offer row (already in the status its verdicts give:
     db.offers.checked_values) and to `audit_rows` the audit rows of the nodes it stands for; returns that status
-    (None: no offer drafted). Nothing is written: the chunk inserts its offers in one executemany
+    (None: no offer drafted). `state`: the decision's `state(merchant_id)`, built once by the caller (its
+    thread starts from it). Nothing is written: the chunk inserts its offers in one executemany
     (db.offers.insert_checked), then its audit rows in another (tools.audit.insert_audit_rows)."""
-    state = decision.state(merchant_id)
     brief, offer, result = decision.brief, decision.result.offer, decision.result
     # The draft input is large: digested once (its JSON, field order fixed by the model) for both nodes' rows.
     draft_input = "sha256:" + hashlib.sha256(decision.inp.model_dump_json().encode()).hexdigest()

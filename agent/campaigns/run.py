@@ -188,7 +188,8 @@ class CampaignRunner:
                 assert verdict.brief is not None
                 decision = batch.decide(ctx, merchant_id=campaign.merchant_id, event_id=recipient.event_id,
                                         guest=guest, brief=verdict.brief, facts=facts, notes=notes)
-                status = batch.record(decision, merchant_id=campaign.merchant_id, offer_rows=offer_rows,
+                state = decision.state(campaign.merchant_id)
+                status = batch.record(decision, state, merchant_id=campaign.merchant_id, offer_rows=offer_rows,
                                       audit_rows=audit_rows)
                 if status is None:
                     settled.append((recipient.id, lifecycle.R_NO_OFFER, decision.result.offer.rationale[:500], None))
@@ -197,7 +198,7 @@ class CampaignRunner:
                     settled.append((recipient.id, lifecycle.R_DECIDED, "blocked", decision.offer_id))
                     outcomes.append("blocked")
                 else:
-                    threads.append((recipient, decision.state(campaign.merchant_id)))
+                    threads.append((recipient, state))
             offers.insert_checked(session, offer_rows)  # the chunk's drafts, then their audit rows: one transaction
             insert_audit_rows(session, audit_rows)
             for recipient_id, status, reason, offer_id in settled:
