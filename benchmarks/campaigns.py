@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -30,6 +31,38 @@ from pathlib import Path
 from typing import Any
 
 GOAL_S = 60.0
+
+
+def sandbox(customers: int, *, copy_of: Path | None = None) -> tuple[Any, Any, Any]:
+    """(engine, offer agent, campaign spec): a SQLite sandbox restaurant seeded with `customers` guests (or a copy
+    of the seeded database `copy_of`) on its test clock, the agent with the offline drafter and no vectors, and the
+    benchmark's campaign: win-back to every regular (`churn_risk_min` 0), 10 % holdout."""
+    from agent.campaigns.spec import CampaignSpec
+    from agent.runner import build_agent
+    from core.settings import Settings
+    from db.clock import start_test_clock
+    from db.engine import make_engine, migrate, session_scope
+    from sandbox.restaurant import DEFAULT_END
+    from sandbox.seed import seed_database
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
+    url = f"sqlite:///{directory / 'bench.db'}"
+    if copy_of is not None:
+        shutil.copy(copy_of, directory / "bench.db")
+        engine = make_engine(url)
+    else:
+        migrate(url)
+        engine = make_engine(url)
+        started = time.perf_counter()
+        seed_database(engine, customers=customers)
+        print(f"seeded {customers} guests in {time.perf_counter() - started:.1f} s")
+        with session_scope(engine) as session:
+            start_test_clock(session, "m_sandbox", at=datetime.combine(DEFAULT_END, clock_time(15), tzinfo=UTC))
+    settings = Settings(data_dir=directory, database_url=url, pseudonym_secret="bench", pos_webhook_secret="bench",
+                        index_on_start=False, llm_provider="offline")
+    spec = CampaignSpec.model_validate({"name": "Reactivate every regular", "kind": "win_back",
+                                        "audience": {"rule": {"churn_risk_min": 0.0}}, "holdout_pct": 10})
+    return engine, build_agent(settings, engine, with_vectors=False), spec
 
 
 def main() -> None:
@@ -43,30 +76,10 @@ def main() -> None:
 
     from agent.campaigns import service
     from agent.campaigns.run import CampaignRunner
-    from agent.campaigns.spec import CampaignSpec
-    from agent.runner import build_agent
-    from core.settings import Settings
     from db import campaigns as lifecycle
-    from db.clock import start_test_clock
-    from db.engine import make_engine, migrate, session_scope
     from db.tables import CampaignRecipient
-    from sandbox.restaurant import DEFAULT_END
-    from sandbox.seed import seed_database
 
-    directory = Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
-    url = f"sqlite:///{directory / 'bench.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    started = time.perf_counter()
-    seed_database(engine, customers=args.customers)
-    print(f"seeded {args.customers} guests in {time.perf_counter() - started:.1f} s")
-    with session_scope(engine) as session:
-        start_test_clock(session, "m_sandbox", at=datetime.combine(DEFAULT_END, clock_time(15), tzinfo=UTC))
-    settings = Settings(data_dir=directory, database_url=url, pseudonym_secret="bench", pos_webhook_secret="bench",
-                        index_on_start=False, llm_provider="offline")
-    agent = build_agent(settings, engine, with_vectors=False)
-    spec = CampaignSpec.model_validate({"name": "Reactivate every regular", "kind": "win_back",
-                                        "audience": {"rule": {"churn_risk_min": 0.0}}, "holdout_pct": 10})
+    engine, agent, spec = sandbox(args.customers)
     started, cpu_started = time.perf_counter(), time.process_time()
     created = service.create(agent.ctx, merchant_id="m_sandbox", spec=spec, created_by="bench")
     print(f"POST /campaigns' work (validate, insert as {created.status}): "

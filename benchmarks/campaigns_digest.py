@@ -18,11 +18,7 @@ import argparse
 import cProfile
 import hashlib
 import json
-import shutil
-import tempfile
 import time
-from datetime import UTC, datetime
-from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -58,31 +54,10 @@ def main() -> None:
 
     from agent.campaigns import service
     from agent.campaigns.run import CampaignRunner
-    from agent.campaigns.spec import CampaignSpec
-    from agent.runner import build_agent
-    from core.settings import Settings
+    from benchmarks.campaigns import sandbox
     from db import campaigns as lifecycle
-    from db.clock import start_test_clock
-    from db.engine import make_engine, migrate, session_scope
-    from sandbox.restaurant import DEFAULT_END
-    from sandbox.seed import seed_database
 
-    directory = Path(tempfile.mkdtemp(prefix="bench-campaigns-digest-"))
-    url = f"sqlite:///{directory / 'bench.db'}"
-    if args.db is not None:
-        shutil.copy(args.db, directory / "bench.db")
-        engine = make_engine(url)
-    else:
-        migrate(url)
-        engine = make_engine(url)
-        seed_database(engine, customers=args.customers)
-        with session_scope(engine) as session:
-            start_test_clock(session, "m_sandbox", at=datetime.combine(DEFAULT_END, clock_time(15), tzinfo=UTC))
-    settings = Settings(data_dir=directory, database_url=url, pseudonym_secret="bench", pos_webhook_secret="bench",
-                        index_on_start=False, llm_provider="offline")
-    agent = build_agent(settings, engine, with_vectors=False)
-    spec = CampaignSpec.model_validate({"name": "Reactivate every regular", "kind": "win_back",
-                                        "audience": {"rule": {"churn_risk_min": 0.0}}, "holdout_pct": 10})
+    engine, agent, spec = sandbox(args.customers, copy_of=args.db)
     lifecycle.new_campaign_id = lambda: "cmp_digest"  # one id, so offer ids and event ids repeat across runs
     created = service.create(agent.ctx, merchant_id="m_sandbox", spec=spec, created_by="bench", salt="digest")
     campaign = service.plan(agent.ctx, created.id)
