@@ -15,7 +15,7 @@ Reported per event: model calls, tokens (messages + tool schemas of every reques
 ~4 characters/token estimate for both designs), wall time of the run (the ReAct agent is built per
 guest before the timed region).
 
-    python -m benchmarks.decision [--customers 400] [--events 60] [--model-events 25] [--postgres] [--profile]
+    python -m benchmarks.decision [--customers 400] [--events 200] [--model-events 25] [--postgres] [--profile]
 """
 
 from __future__ import annotations
@@ -95,7 +95,10 @@ class DecisionCounts:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--customers", type=int, default=400)
-    p.add_argument("--events", type=int, default=60)
+    p.add_argument("--events", type=int, default=200,
+                   help="part A decisions per pass. Enough that the indexer's embedding overlaps them: it waits for "
+                        "a pause of up to 2 s before embedding, so a pass of 60 back-to-back decisions (under 2 s) "
+                        "finished before the first embedding began and measured an idle indexer")
     p.add_argument("--model-events", type=int, default=25, help="part B events (0: skip part B)")
     p.add_argument("--profile", action="store_true", help="print where part A's decision time goes (cProfile)")
     p.add_argument("--postgres", action="store_true", help="part A on a throwaway PostgreSQL database "
@@ -170,6 +173,21 @@ def main() -> None:
     from agent.indexing import VectorIndexer
 
     indexer = VectorIndexer(store=store, embedder=embedder)
+    embed_spans: list[tuple[float, float]] = []  # when the indexer was embedding (perf_counter)
+
+    class SpanRecordingEmbedder:
+        """The indexer's embedder, noting when it runs (to tell which decisions it overlapped)."""
+
+        dim = embedder.dim
+
+        def embed(self, texts: list[str]) -> Any:
+            started = time.perf_counter()
+            try:
+                return embedder.embed(texts)
+            finally:
+                embed_spans.append((started, time.perf_counter()))
+
+    indexer.embedder = SpanRecordingEmbedder()  # type: ignore[assignment]
     ctx = AgentContext(settings=settings, engine=engine, policy=default_policy(), drafter=TimedOffline(),
                        pos=SandboxPos(engine), vector_store=store, embedder=embedder, indexer=indexer)
     agent = OfferAgent(ctx, make_checkpointer(settings.database_url, str(tmp)))
@@ -188,6 +206,7 @@ def main() -> None:
         return event, recorded  # type: ignore[return-value]
 
     totals, model_part, outcomes = [], [], []
+    spans: list[tuple[float, float]] = []  # each decision's (start, end)
     ctx.merchant_model("m_sandbox")  # fitted once per process, like the worker
     ctx.get_pseudonymizer()  # loaded at start, like the worker (agent.runner.make_offer_runner)
     import cProfile
@@ -210,6 +229,7 @@ def main() -> None:
         t = time.perf_counter()
         outcomes.append(agent.run_event(event, recorded))
         totals.append(time.perf_counter() - t)
+        spans.append((t, t + totals[-1]))
         by_threads.setdefault(torch.get_num_threads(), []).append(totals[-1])
         counts.on = False
         if profiler is not None:
@@ -244,6 +264,13 @@ def main() -> None:
     print(f"   background vector indexing (beside the decisions, as in the worker): {indexer.done} jobs in "
           f"{indexer.batches} batches, {1000 * indexer.busy_s / max(1, indexer.done):.1f} ms per job "
           f"(embed profile + visit docs, upsert; torch threads {torch_threads()})")
+    overlapped = [total for (a, b), total in zip(spans, totals, strict=True)
+                  if any(s < b and a < e for s, e in embed_spans)]
+    alone = [total for (a, b), total in zip(spans, totals, strict=True)
+             if not any(s < b and a < e for s, e in embed_spans)]
+    print(f"   decisions overlapping an embedding: {len(overlapped)} of {len(totals)}"
+          + (f" (p50 {pct(overlapped, 50):.1f} ms, p95 {pct(overlapped, 95):.1f} ms)" if overlapped else "")
+          + (f"; the others p50 {pct(alone, 50):.1f} ms, p95 {pct(alone, 95):.1f} ms" if alone else ""))
     if len(by_threads) > 1:
         print("   by the embedder's torch threads (alternating blocks of 10 decisions): " + "; ".join(
             f"{n} thread(s) p50 {pct(v, 50):.1f} ms, p95 {pct(v, 95):.1f} ms" for n, v in sorted(by_threads.items())))
