@@ -82,9 +82,10 @@ def postgres_backends(database: str) -> list[int]:
 
 
 class CpuMeter:
-    """CPU spent by the deployment between `start` and `stop`, by part. Processes are re-listed at each
-    sample (PostgreSQL opens backends as pools grow); one that exits between samples loses its last
-    share, so the figure is a lower bound."""
+    """CPU spent by the deployment from the first `sample` on, by part. Processes are re-listed at each
+    sample (PostgreSQL opens backends as pools grow): one first seen later started after the first sample
+    and counts from zero; one that exits between samples loses its last share, so the figure is a lower
+    bound."""
 
     def __init__(self, parts: dict[str, Any]) -> None:
         self.parts = parts  # name -> callable returning the pids of that part
@@ -92,11 +93,12 @@ class CpuMeter:
         self.last: dict[str, dict[int, float]] = {}
 
     def sample(self) -> None:
+        started = bool(self.first)  # decided once per sample, not per part
         for name, pids_of in self.parts.items():
             now = cpu_s(pids_of())
-            self.first.setdefault(name, {})
+            first = self.first.setdefault(name, {})
             for pid, value in now.items():
-                self.first[name].setdefault(pid, 0.0 if self.last else value)
+                first.setdefault(pid, value if not started else 0.0)
             self.last[name] = {**self.last.get(name, {}), **now}
 
     def spent(self) -> dict[str, float]:
