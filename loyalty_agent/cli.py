@@ -423,38 +423,41 @@ def _wait_campaigns_run(engine: Any, merchant_id: str, timeout_s: float = 1800) 
     """Until no campaign of the merchant is mid-run. `run_due` skips a campaign another runner (the server's
     worker) has claimed; the day's guests must not respond before its offers are out, or they would answer
     to a different set of offers than the ones they hold."""
-    from sqlmodel import Session, col, func, select
+    from sqlmodel import col, select
 
     from db import campaigns as lifecycle
     from db.tables import Campaign
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with Session(engine) as session:
-            running = session.exec(select(func.count()).select_from(Campaign).where(
-                col(Campaign.merchant_id) == merchant_id, col(Campaign.status) == lifecycle.RUNNING)).one()
-        if not running:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{running} campaigns still running after {timeout_s:.0f} s")
-        time.sleep(0.2)
+    _wait_until_none(engine, select(Campaign).where(col(Campaign.merchant_id) == merchant_id,
+                                                    col(Campaign.status) == lifecycle.RUNNING),
+                     timeout_s=timeout_s, what="campaigns still running")
 
 
 def _wait_recorded(engine: Any, event_ids: list[str], timeout_s: float = 600) -> None:
     """Until the worker has processed these inbox events (the next day's campaigns see the visits)."""
-    from sqlmodel import Session, col, func, select
+    from sqlmodel import col, select
 
     from db.tables import InboxEvent
 
+    if event_ids:
+        _wait_until_none(engine, select(InboxEvent).where(col(InboxEvent.id).in_(event_ids),
+                                                          col(InboxEvent.status).in_(("queued", "processing"))),
+                         timeout_s=timeout_s, what="sales still waiting for the worker")
+
+
+def _wait_until_none(engine: Any, rows: Any, *, timeout_s: float, what: str) -> None:
+    """Poll until the statement `rows` matches no row; RuntimeError naming how many after `timeout_s`."""
+    from sqlmodel import Session, func, select
+
+    count = select(func.count()).select_from(rows.subquery())
     deadline = time.monotonic() + timeout_s
-    while event_ids:
+    while True:
         with Session(engine) as session:
-            open_events = session.exec(select(func.count()).select_from(InboxEvent).where(
-                col(InboxEvent.id).in_(event_ids), col(InboxEvent.status).in_(("queued", "processing")))).one()
-        if not open_events:
+            left = session.exec(count).one()
+        if not left:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{open_events} sales still waiting for the worker after {timeout_s:.0f} s")
+            raise RuntimeError(f"{left} {what} after {timeout_s:.0f} s")
         time.sleep(0.2)
 
 
