@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from core.gc_tuning import freeze_startup_heap
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def supervised(processes: int) -> Callable[[Settings, Engine], Callable[[], None
 
     def start(settings: Settings, _engine: Engine) -> Callable[[], None]:
         supervisor = WorkerSupervisor(settings, processes=processes).start()
+        freeze_startup_heap()  # the API process is built: no full collection walks it again mid-request
         return supervisor.stop
 
     return start
@@ -171,6 +173,14 @@ def worker_process_settings(settings: Settings) -> Settings:
     if settings.embedding_threads is not None:
         return settings
     return settings.model_copy(update={"embedding_threads": default_torch_threads(beside_decisions=True)})
+
+
+def warm_local_embedder(embedder: object) -> None:
+    """Load the local model now (its import and weights are start-up, not the first sale's indexing)."""
+    from vectorstore.embeddings import LocalEmbedder
+
+    if isinstance(embedder, LocalEmbedder) and not embedder.loaded:
+        embedder.embed(["warm-up"])
 
 
 def run_worker_process(settings: Settings, engine: Engine, *, slot: int) -> None:
@@ -193,6 +203,9 @@ def run_worker_process(settings: Settings, engine: Engine, *, slot: int) -> None
     services = BackgroundServices(settings, engine, workers=1, sender=slot == 0).start()
     if slot == 0 and settings.index_on_start:
         start_background_index(settings, engine)
+    if service is not None:
+        warm_local_embedder(service.embedder)
+    freeze_startup_heap()  # libraries, model and agent built: full collections skip them from now on
 
     def _stop(*_args: object) -> None:
         services.request_stop()

@@ -93,15 +93,20 @@ def audit_values(
     }
 
 
+_INSERT_AUDIT = insert(AuditEvent)  # built once: its compiled form is cached by the engine
+
+
 def record_audit(session: Session, **values: Any) -> None:
     """Insert one audit row (`audit_values`' arguments) in `session`'s transaction: the caller's commit makes
-    it durable with the effect it records. A Core insert, not an ORM object: every decision writes about
-    eight, and the unit of work's flush bookkeeping cost more than the row."""
-    session.execute(insert(AuditEvent).values(**audit_values(**values)))
+    it durable with the effect it records. Pending ORM rows are flushed first, so an audit row never precedes
+    the offer it names. A Core insert on the session's connection: every decision writes about eight, and
+    both the unit of work and the ORM's insert path cost more than the row."""
+    session.flush()
+    insert_audit_rows(session, [audit_values(**values)])
 
 
 def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many rows of `audit_values` in one executemany, in the caller's transaction: a campaign chunk writes
+    """Rows of `audit_values` in one (execute)many, in the caller's transaction: a campaign chunk writes
     thousands, and an ORM object per row costs more than deciding the guest."""
     if rows:
-        session.connection().execute(insert(AuditEvent), list(rows))  # Core: no ORM bulk-insert bookkeeping
+        session.connection().execute(_INSERT_AUDIT, list(rows))  # Core: no ORM bulk-insert bookkeeping

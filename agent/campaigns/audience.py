@@ -19,11 +19,11 @@ from sqlmodel import Session, col, select
 
 from agent.campaigns import holdout
 from agent.campaigns.eligibility import Eligibility, GuestSnapshot, check
-from agent.campaigns.gc_pause import paused_gc
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
 from agent.facts import alcohol_eligible, eligible_catalog, local_date
 from agent.retrieval import facts_with_value
+from core.gc_tuning import paused_gc
 from db import campaigns as lifecycle
 from db.loyalty import lifetime_points_earned
 from db.tables import Campaign, Customer, CustomerContact, Location, PosTransaction

@@ -29,13 +29,13 @@ from sqlmodel import Session, col, func, select
 from agent.campaigns import audience as audiences
 from agent.campaigns import batch
 from agent.campaigns.eligibility import GuestSnapshot, check, reachable_channels
-from agent.campaigns.gc_pause import paused_gc
 from agent.campaigns.service import ensure_automatic
 from agent.campaigns.spec import Audience, AudienceRule
 from agent.context import AgentContext
 from agent.drafting import reads_staff_notes
 from agent.facts import jsonable, offer_id_for
 from agent.runner import OfferAgent
+from core.gc_tuning import paused_gc
 from core.schemas import GuardrailReport
 from db import campaigns as lifecycle
 from db import offers
