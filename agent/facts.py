@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.allergens import normalize_allergens
@@ -71,6 +73,28 @@ def customer_facts(
     )
 
 
+# Built once (the decision path reads history three times, and building the statement cost more than
+# running it); only the columns history needs, as plain rows.
+_HISTORY_OFFERS = sa_select(*(col(c) for c in (
+    Offer.id, Offer.customer_id, Offer.channel, Offer.offer_type, Offer.status, Offer.trigger, Offer.strategy,
+    Offer.scheduled_for, Offer.created_at,
+))).where(
+    col(Offer.customer_id).in_(bindparam("customer_ids", expanding=True)),
+    col(Offer.created_at) >= bindparam("since"),
+    col(Offer.status).in_(sorted(FATIGUE_STATUSES)),
+)
+# Messages not tied to an offer (e.g. other campaigns) count towards fatigue too.
+_HISTORY_LOOSE_MESSAGES = sa_select(*(col(c) for c in (
+    OutboundMessage.customer_id, OutboundMessage.channel, OutboundMessage.status, OutboundMessage.sent_at,
+    OutboundMessage.scheduled_for,
+))).where(
+    col(OutboundMessage.customer_id).in_(bindparam("customer_ids", expanding=True)),
+    col(OutboundMessage.offer_id).is_(None),
+    col(OutboundMessage.created_at) >= bindparam("since"),
+    col(OutboundMessage.status).in_(sorted(MESSAGE_HISTORY_STATUS)),
+)
+
+
 def offer_history(
     session: Session,
     *,
@@ -95,49 +119,28 @@ def offer_histories(
 ) -> dict[int, list[OfferHistoryEntry]]:
     """`offer_history` of many customers at once (two queries per 500 customers), oldest entry first."""
     since = now - timedelta(days=days)
+    if session.autoflush:
+        session.flush()  # what the ORM would have done before reading
     out: dict[int, list[OfferHistoryEntry]] = {customer_id: [] for customer_id in customer_ids}
     ids = sorted(out)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        offers = session.exec(
-            select(Offer).where(
-                col(Offer.customer_id).in_(chunk),
-                col(Offer.created_at) >= since,
-                col(Offer.status).in_(FATIGUE_STATUSES),
-            )
-        ).all()
-        for o in offers:
-            if o.id == exclude_offer_id or o.channel not in ("sms", "email"):
+        params = {"customer_ids": chunk, "since": since}
+        offers: Sequence[Any] = session.connection().execute(_HISTORY_OFFERS, params).all()
+        for offer_id, customer_id, channel, offer_type, status, trigger, strategy, scheduled_for, created_at in offers:
+            if offer_id == exclude_offer_id or channel not in ("sms", "email"):
                 continue
-            out[o.customer_id].append(
-                OfferHistoryEntry(
-                    at=o.scheduled_for or o.created_at,
-                    channel=o.channel,  # type: ignore[arg-type]
-                    offer_type=o.offer_type,
-                    status=HISTORY_STATUS[o.status],
-                    trigger=o.trigger,
-                    strategy=o.strategy,
-                )
+            out[customer_id].append(
+                OfferHistoryEntry(at=scheduled_for or created_at, channel=channel, offer_type=offer_type,
+                                  status=HISTORY_STATUS[status], trigger=trigger, strategy=strategy)
             )
-        # Messages not tied to an offer (e.g. other campaigns) count towards fatigue too.
-        loose = session.exec(
-            select(OutboundMessage).where(
-                col(OutboundMessage.customer_id).in_(chunk),
-                col(OutboundMessage.offer_id).is_(None),
-                col(OutboundMessage.created_at) >= since,
-                col(OutboundMessage.status).in_(MESSAGE_HISTORY_STATUS),
-            )
-        ).all()
-        for m in loose:
-            if m.channel not in ("sms", "email"):
+        loose: Sequence[Any] = session.connection().execute(_HISTORY_LOOSE_MESSAGES, params).all()
+        for customer_id, channel, status, sent_at, scheduled_for in loose:
+            if channel not in ("sms", "email"):
                 continue
-            out[m.customer_id].append(
-                OfferHistoryEntry(
-                    at=m.sent_at or m.scheduled_for,
-                    channel=m.channel,  # type: ignore[arg-type]
-                    status=MESSAGE_HISTORY_STATUS[m.status],
-                    trigger="message",
-                )
+            out[customer_id].append(
+                OfferHistoryEntry(at=sent_at or scheduled_for, channel=channel,
+                                  status=MESSAGE_HISTORY_STATUS[status], trigger="message")
             )
     return {customer_id: sorted(entries, key=lambda e: e.at) for customer_id, entries in out.items()}
 
