@@ -22,12 +22,15 @@ safe because the provider dedupes on the message's idempotency key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from db.engine import session_scope
@@ -109,21 +112,18 @@ def _schedule_in(
     scheduled_for: datetime,
     correlation_id: str | None,
 ) -> OutboundMessage:
-    existing = _by_key(session, key)
-    if existing is not None:
-        _check_same_message(existing, offer_id, customer_id, channel)
-        return existing
     message = OutboundMessage(
         idempotency_key=key, offer_id=offer_id, customer_id=customer_id, channel=channel, subject=subject,
         body=body, status=STATUS_SCHEDULED, scheduled_for=scheduled_for,
     )
-    inserted = _insert_unless_duplicate(session, message)
-    stored = _by_key(session, key)
-    if stored is None:  # pragma: no cover - the row was just inserted or found in conflict
-        raise RuntimeError(f"outbound message {key!r} vanished after insert")
-    if not inserted:
-        _check_same_message(stored, offer_id, customer_id, channel)
-        return stored
+    # No read first: the insert itself finds a duplicate key, and only then is the stored row read.
+    stored = _insert_unless_duplicate(session, message)
+    if stored is None:
+        existing = _by_key(session, key)
+        if existing is None:  # pragma: no cover - a conflict means the row exists
+            raise RuntimeError(f"outbound message {key!r} vanished after insert")
+        _check_same_message(existing, offer_id, customer_id, channel)
+        return existing
     if correlation_id is not None:
         record_audit(
             session,
@@ -138,36 +138,45 @@ def _schedule_in(
     return stored
 
 
-def _insert_unless_duplicate(session: Session, message: OutboundMessage) -> bool:
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING; True when this call inserted the row.
+# INSERT .. ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect that has it.
+_INSERT_UNLESS_DUPLICATE: dict[str, Any] = {
+    dialect: insert_of(OutboundMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+        col(OutboundMessage.id)
+    )
+    for dialect, insert_of in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _insert_unless_duplicate(session: Session, message: OutboundMessage) -> OutboundMessage | None:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING; the stored row (`message`, now persistent in
+    `session`) when this call inserted it, None when the key was there already.
 
     ON CONFLICT instead of catching IntegrityError: a conflict raises nothing, so the caller's
     transaction stays usable without a SAVEPOINT (pysqlite's SAVEPOINT handling would commit it
     early). Concurrent inserts of one key wait for each other in the database and one wins.
     """
-    values = message.model_dump(exclude={"id"})
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(OutboundMessage).values(**values).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
-        ).returning(col(OutboundMessage.id))
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(OutboundMessage).values(**values).on_conflict_do_nothing(
-            index_elements=["idempotency_key"]
-        ).returning(col(OutboundMessage.id))
-    else:  # other backends: a SAVEPOINT keeps a duplicate from aborting the caller's transaction
+    stmt = _INSERT_UNLESS_DUPLICATE.get(session.get_bind().dialect.name)
+    if stmt is None:  # other backends: a SAVEPOINT keeps a duplicate from aborting the caller's transaction
         try:
             with session.begin_nested():
-                session.add(OutboundMessage(**values))
+                session.add(message)
         except IntegrityError:
-            return False
-        return True
-    # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT through SQLAlchemy 2.1.
-    return session.execute(stmt).first() is not None
+            return None
+        return message
+    if session.autoflush:
+        session.flush()  # what the ORM's execute would have done first
+    # A Core insert on the session's connection (the ORM's insert path costs more than the row); RETURNING,
+    # not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT through SQLAlchemy 2.1.
+    inserted = session.connection().execute(stmt, message.model_dump(exclude={"id"})).first()
+    if inserted is None:
+        return None
+    # The row as a read-back would give it (timestamps come back in UTC), joined to the session as stored
+    # state: no second SELECT, and no INSERT at the next flush.
+    message.id = inserted[0]
+    message.scheduled_for = message.scheduled_for.astimezone(UTC)
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
 
 
 def _by_key(session: Session, key: str) -> OutboundMessage | None:

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Row, bindparam, insert, update
+from sqlalchemy import select as select_columns
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -38,6 +39,24 @@ T = TypeVar("T")
 # Candidate codes tried per key before giving up; each collision needs a 1-in-729M coincidence.
 _MAX_CODE_CANDIDATES = 8
 
+# The promo terms a replay must match (customer_id too: `_replayed_promo` leaves it out of the comparison).
+_PROMO_TERMS = ("merchant_id", "offer_id", "customer_id", "sku", "category", "discount_pct", "discount_cents")
+
+# Statements built once, run on a plain connection: the promo calls need a few columns, not ORM rows.
+_PROMO_BY_KEY = select_columns(
+    col(PromoCode.idempotency_key), col(PromoCode.code), col(PromoCode.pos_reference),
+    *(col(getattr(PromoCode, name)) for name in _PROMO_TERMS),
+).where(col(PromoCode.idempotency_key) == bindparam("key"))
+_PROMO_FOR_ATTACH = select_columns(
+    col(PromoCode.id), col(PromoCode.customer_id), col(PromoCode.attached_at), col(PromoCode.pos_reference)
+).where(col(PromoCode.code) == bindparam("code"))
+_INSERT_PROMO = insert(PromoCode)
+_ATTACH_PROMO = (
+    update(PromoCode)
+    .where(col(PromoCode.id) == bindparam("promo_id"), col(PromoCode.attached_at).is_(None))
+    .values(attached_at=bindparam("attached_at"), customer_id=bindparam("attach_to"))
+)
+
 
 class SandboxPos:
     """POS adapter over the database tables. `merchant_id` scopes POS ids when several merchants share
@@ -49,6 +68,12 @@ class SandboxPos:
         self._engine = engine
         self._merchant_id = merchant_id
         self._code_prefix = code_prefix
+        customer_id_by_pos_id = select_columns(col(Customer.id)).where(
+            col(Customer.pos_customer_id) == bindparam("pos_customer_id")
+        )
+        if merchant_id is not None:
+            customer_id_by_pos_id = customer_id_by_pos_id.where(col(Customer.merchant_id) == merchant_id)
+        self._customer_id_by_pos_id = customer_id_by_pos_id
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -127,16 +152,12 @@ class SandboxPos:
             return _replayed_promo(existing, terms)
         for salt in range(_MAX_CODE_CANDIDATES):
             code = promo_code_for(idempotency_key, prefix=self._code_prefix, salt=salt)
-            row = PromoCode(
-                idempotency_key=idempotency_key,
-                code=code,
-                expires_at=expires_at,
-                pos_reference=f"sandbox:promo:{code}",
-                **terms,
-            )
+            pos_reference = f"sandbox:promo:{code}"
             try:
-                with session_scope(self._engine) as session:
-                    session.add(row)
+                with self._engine.begin() as conn:  # one INSERT, its own transaction
+                    conn.execute(_INSERT_PROMO, {"idempotency_key": idempotency_key, "code": code,
+                                                 "expires_at": expires_at, "pos_reference": pos_reference,
+                                                 "created_at": utcnow(), **terms})
             except IntegrityError:
                 # Either a concurrent call with our key won (read its row back) or, very rarely,
                 # another key already owns this code (try the next candidate).
@@ -144,31 +165,28 @@ class SandboxPos:
                 if existing is not None:
                     return _replayed_promo(existing, terms)
                 continue
-            return PromoCodeResult(code=code, pos_reference=row.pos_reference, replayed=False)
+            return PromoCodeResult(code=code, pos_reference=pos_reference, replayed=False)
         raise PermanentError("could not allocate a unique promo code", code="CODE_SPACE_EXHAUSTED")
 
     def attach_promo_to_customer(self, *, idempotency_key: str, code: str, pos_customer_id: str) -> AttachResult:
         """Bind the code to the guest. Naturally idempotent: attaching to the same guest again is a no-op;
         attaching a code already bound to someone else is refused."""
-        with session_scope(self._engine) as session:
-            customer = self._find_customer(session, pos_customer_id)
-            if customer is None:
+        with self._engine.begin() as conn:
+            customer_id = self._customer_id(conn, pos_customer_id)
+            if customer_id is None:
                 raise PermanentError(f"unknown customer {pos_customer_id!r}", status_code=404, code="NOT_FOUND")
-            promo = session.exec(select(PromoCode).where(PromoCode.code == code)).first()
+            promo = conn.execute(_PROMO_FOR_ATTACH, {"code": code}).first()
             if promo is None:
                 raise PermanentError(f"unknown promo code {code!r}", status_code=404, code="NOT_FOUND")
             if promo.attached_at is not None:
-                if promo.customer_id != customer.id:
+                if promo.customer_id != customer_id:
                     raise IdempotencyConflict(f"promo code {code!r} is already attached to another customer")
                 return AttachResult(code=code, pos_customer_id=pos_customer_id, pos_reference=promo.pos_reference,
                                     replayed=True)
             # Conditional update: if two calls race, exactly one flips attached_at.
-            result = session.execute(
-                update(PromoCode)
-                .where(col(PromoCode.id) == promo.id, col(PromoCode.attached_at).is_(None))
-                .values(attached_at=utcnow(), customer_id=customer.id)
-            )
-            replayed = result.rowcount == 0  # type: ignore[attr-defined]
+            result = conn.execute(_ATTACH_PROMO, {"promo_id": promo.id, "attached_at": utcnow(),
+                                                  "attach_to": customer_id})
+            replayed = result.rowcount == 0
         return AttachResult(code=code, pos_customer_id=pos_customer_id, pos_reference=promo.pos_reference,
                             replayed=replayed)
 
@@ -254,6 +272,10 @@ class SandboxPos:
             stmt = stmt.where(Customer.merchant_id == self._merchant_id)
         return _one_or_none(session.exec(stmt).all(), what=f"customer {pos_customer_id!r}")
 
+    def _customer_id(self, conn: Connection, pos_customer_id: str) -> int | None:
+        ids = conn.execute(self._customer_id_by_pos_id, {"pos_customer_id": pos_customer_id}).scalars().all()
+        return _one_or_none(ids, what=f"customer {pos_customer_id!r}")
+
     @staticmethod
     def _transaction_pk(session: Session, merchant_id: str, pos_transaction_id: str | None) -> int | None:
         if pos_transaction_id is None:
@@ -267,9 +289,9 @@ class SandboxPos:
             raise PermanentError(f"unknown transaction {pos_transaction_id!r}", status_code=404, code="NOT_FOUND")
         return pk
 
-    def _promo_by_key(self, key: str) -> PromoCode | None:
-        with Session(self._engine) as session:
-            return session.exec(select(PromoCode).where(PromoCode.idempotency_key == key)).first()
+    def _promo_by_key(self, key: str) -> Row[Any] | None:
+        with self._engine.connect() as conn:
+            return conn.execute(_PROMO_BY_KEY, {"key": key}).first()
 
     def _replayed_points(self, key: str, pos_customer_id: str, delta: int) -> PointsResult | None:
         with Session(self._engine) as session:
@@ -282,7 +304,7 @@ class SandboxPos:
             return PointsResult(balance=customer.points, pos_reference=f"sandbox:ledger:{entry.id}", replayed=True)
 
 
-def _replayed_promo(existing: PromoCode, terms: Mapping[str, Any]) -> PromoCodeResult:
+def _replayed_promo(existing: Row[Any], terms: Mapping[str, Any]) -> PromoCodeResult:
     # customer_id is left out: attaching the code to a guest legitimately sets it after creation.
     compared = {name: value for name, value in terms.items() if name != "customer_id"}
     stored = {name: getattr(existing, name) for name in compared}
