@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from core.allergens import normalize_allergens
 from core.schemas import CatalogFact, CustomerFacts, OfferHistoryEntry
+from db.engine import core_connection
 from db.offers import FATIGUE_STATUSES, HISTORY_STATUS
 from db.tables import CatalogItem, Customer, CustomerContact, Location, Offer, OutboundMessage
 from guardrails.alcohol import alcohol_ineligibility_reasons
@@ -119,14 +120,13 @@ def offer_histories(
 ) -> dict[int, list[OfferHistoryEntry]]:
     """`offer_history` of many customers at once (two queries per 500 customers), oldest entry first."""
     since = now - timedelta(days=days)
-    if session.autoflush:
-        session.flush()  # what the ORM would have done before reading
+    connection = core_connection(session)
     out: dict[int, list[OfferHistoryEntry]] = {customer_id: [] for customer_id in customer_ids}
     ids = sorted(out)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         params = {"customer_ids": chunk, "since": since}
-        offers: Sequence[Any] = session.connection().execute(_HISTORY_OFFERS, params).all()
+        offers: Sequence[Any] = connection.execute(_HISTORY_OFFERS, params).all()
         for offer_id, customer_id, channel, offer_type, status, trigger, strategy, scheduled_for, created_at in offers:
             if offer_id == exclude_offer_id or channel not in ("sms", "email"):
                 continue
@@ -134,7 +134,7 @@ def offer_histories(
                 OfferHistoryEntry(at=scheduled_for or created_at, channel=channel, offer_type=offer_type,
                                   status=HISTORY_STATUS[status], trigger=trigger, strategy=strategy)
             )
-        loose: Sequence[Any] = session.connection().execute(_HISTORY_LOOSE_MESSAGES, params).all()
+        loose: Sequence[Any] = connection.execute(_HISTORY_LOOSE_MESSAGES, params).all()
         for customer_id, channel, status, sent_at, scheduled_for in loose:
             if channel not in ("sms", "email"):
                 continue

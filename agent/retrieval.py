@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from agent.campaigns.brief import CampaignBrief
@@ -16,6 +18,7 @@ from agent.facts import contact_known_values, customer_facts, offer_history
 from agent.read_tools import PurchaseSummaryLine, ReadToolContext, SimilarPurchase
 from core.schemas import CatalogFact, CustomerFacts, OfferDraft
 from core.tiers import points_to_next_tier, tier_points
+from db.engine import core_connection
 from db.loyalty import lifetime_points_earned
 from db.tables import Customer, Location, PosTransaction
 from db.tables import TransactionLine as TxnLine
@@ -105,6 +108,18 @@ def facts_with_value(
     )
 
 
+# Built once (statement building cost more than running these); plain rows of the columns needed.
+_SALE_LINES = sa_select(col(TxnLine.sku), col(TxnLine.name)).where(
+    col(TxnLine.transaction_id) == bindparam("transaction_id")
+).order_by(col(TxnLine.id))
+_PURCHASED_SKUS = (
+    sa_select(col(TxnLine.sku))
+    .join(PosTransaction, col(PosTransaction.id) == col(TxnLine.transaction_id))
+    .where(col(PosTransaction.customer_id) == bindparam("customer_id"))
+    .distinct()
+)
+
+
 def build_draft_input(
     ctx: AgentContext,
     *,
@@ -127,19 +142,13 @@ def build_draft_input(
         location = session.get(Location, location_id) if location_id else None
         catalog = ctx.catalog(merchant_id)
         facts = facts_with_value(customer, location, features)
-        lines = (
-            session.exec(select(TxnLine).where(col(TxnLine.transaction_id) == transaction_id)).all()
+        connection = core_connection(session)
+        sale_lines: list[tuple[str, str]] = (
+            [(sku, name) for sku, name in connection.execute(_SALE_LINES, {"transaction_id": transaction_id})]
             if transaction_id is not None
             else []
         )
-        purchased = set(
-            session.exec(
-                select(TxnLine.sku)
-                .join(PosTransaction, col(PosTransaction.id) == col(TxnLine.transaction_id))
-                .where(col(PosTransaction.customer_id) == customer_id)
-                .distinct()
-            ).all()
-        )
+        purchased = set(connection.execute(_PURCHASED_SKUS, {"customer_id": customer_id}).scalars())
         history = offer_history(session, customer_id=customer_id, now=now)
         known_values, notes = contact_known_values(session, customer_id=customer_id)
         lifetime = lifetime_points_earned(session, [customer_id]).get(customer_id)
@@ -159,7 +168,7 @@ def build_draft_input(
         policy=policy,
         now=now,
         history=history,
-        sale_lines=[(ln.sku, ln.name) for ln in lines],
+        sale_lines=sale_lines,
         purchased_skus=purchased,
         complements=_complements(
             ctx, merchant_id=merchant_id, customer_id=customer_id, purchased=purchased, catalog=catalog

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
@@ -79,6 +79,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def core_connection(session: Session) -> Connection:
+    """The session's connection, in its transaction, for a Core statement built once: on the decision path,
+    building ORM statements and processing ORM rows cost more than the SQL. Pending ORM rows are flushed
+    first, as the ORM's own autoflush would have done before a read."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
 
 
 def alembic_config(url: str) -> Any:

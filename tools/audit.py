@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from db.engine import core_connection
 from db.tables import AuditEvent
 from db.types import utcnow
 
@@ -101,8 +102,7 @@ def record_audit(session: Session, **values: Any) -> None:
     it durable with the effect it records. Pending ORM rows are flushed first, so an audit row never precedes
     the offer it names. A Core insert on the session's connection: every decision writes about eight, and
     both the unit of work and the ORM's insert path cost more than the row."""
-    session.flush()
-    insert_audit_rows(session, [audit_values(**values)])
+    core_connection(session).execute(_INSERT_AUDIT, [audit_values(**values)])
 
 
 def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
