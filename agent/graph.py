@@ -20,21 +20,20 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from sqlmodel import col, select
 
 from agent.audit_trail import audit
 from agent.context import AgentContext
 from agent.drafting import DraftInput
 from agent.execute import SENT, execute, route_after_execute
 from agent.facts import jsonable, offer_id_for
-from agent.lateness import late_reason
+from agent.lateness import late_reason, read_received_sale
 from agent.recheck import evaluate_decision
 from agent.retrieval import build_draft_input, read_tool_context
 from agent.review import approved, human_review, reviewer_ref, route_after_review
 from agent.state import OfferState, decision_features
 from db import offers
 from db.engine import session_scope
-from db.tables import Offer, PosTransaction, TransactionLine
+from db.tables import Offer
 
 # --------------------------------------------------------------------------------------------- nodes
 
@@ -42,18 +41,17 @@ from db.tables import Offer, PosTransaction, TransactionLine
 def load_transaction(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     ctx = runtime.context
     with session_scope(ctx.engine) as session:  # the audit row commits with the node's reads, one transaction
-        txn = session.get(PosTransaction, state["transaction_id"])
-        if txn is None or txn.customer_id is None:
+        sale = read_received_sale(session, transaction_id=state["transaction_id"], event_id=state["event_id"])
+        if sale is None or sale.customer_id is None:
             raise ValueError(f"transaction {state['transaction_id']} missing or anonymous")
-        lines = session.exec(select(TransactionLine).where(col(TransactionLine.transaction_id) == txn.id)).all()
-        out = {"merchant_id": txn.merchant_id, "customer_id": txn.customer_id, "location_id": txn.location_id}
-        late = late_reason(session, event_id=state["event_id"], occurred_at=txn.occurred_at,
-                           window=ctx.policy.realtime_window, now=ctx.now())
+        out = {"merchant_id": sale.merchant_id, "customer_id": sale.customer_id, "location_id": sale.location_id}
+        late = late_reason(sale.received_at, occurred_at=sale.occurred_at, window=ctx.policy.realtime_window,
+                              now=ctx.now())
         summary = {
-            "pos_transaction_id": txn.pos_transaction_id,
-            "total_cents": txn.total_cents,
-            "skus": [ln.sku for ln in lines],
-            "occurred_at": txn.occurred_at.isoformat(),
+            "pos_transaction_id": sale.pos_transaction_id,
+            "total_cents": sale.total_cents,
+            "skus": sale.skus,
+            "occurred_at": sale.occurred_at.isoformat(),
             "late": late,
         }
         audit(ctx, state, "load_transaction", summary, inputs={"transaction_id": state["transaction_id"]},

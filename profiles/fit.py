@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func
+from sqlalchemy import and_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -56,12 +56,16 @@ def _visits_query() -> Any:
     )
 
 
-def _rows(session: Session, stmt: Any) -> Any:
+# The per-transaction path's statement, built once (building it costs more than running it).
+_CUSTOMER_VISITS = _visits_query().where(col(PosTransaction.customer_id) == bindparam("customer_id"))
+
+
+def _rows(session: Session, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
     """The statement's plain rows: a Core execute in the session's transaction (the ORM's per-row result
     processing costs more than the rows), after the autoflush the ORM would have done."""
     if session.autoflush:
         session.flush()
-    return session.connection().execute(stmt)
+    return session.connection().execute(stmt, params)
 
 
 def _group_rows(rows: Any) -> dict[int, list[Visit]]:
@@ -108,8 +112,7 @@ def load_all_visits(session: Session, *, merchant_id: str) -> dict[int, list[Vis
 
 def load_visits(session: Session, *, customer_id: int) -> list[Visit]:
     """One customer's visits, oldest first (one query); the per-transaction profile update path."""
-    stmt = _visits_query().where(col(PosTransaction.customer_id) == customer_id)
-    return _group_rows(_rows(session, stmt)).get(customer_id, [])
+    return _group_rows(_rows(session, _CUSTOMER_VISITS, {"customer_id": customer_id})).get(customer_id, [])
 
 
 def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[int, list[Visit]]:
