@@ -7,17 +7,17 @@ bounded open-loop generator on loopback sends signed `sale.completed` events for
 one a real decision, at rising rates; at each rate it alternates requests between the two servers so
 both meet the same machine (the workers burning CPU) at the same moments.
 
-Reported per rate: sent, ack p50/p99 of ours and of bare, the p99 ratio (goal <= 3x), the backlog
-(queue depth) at the end of the step and the decisions finished during it; then sustained decisions/s
-and how long the backlog took to drain after sending stopped, and the CPU the deployment spent per decision
-(API process, worker processes and, on PostgreSQL, the server's backends for the throwaway database, read
-from /proc over the whole run): the cores divided by it is the ceiling on decisions/s that no tuning of
-concurrency can pass. Run on the embedded default (SQLite,
-one worker process) and on PostgreSQL with N worker processes (BENCH_DATABASE_URL or TEST_DATABASE_URL,
-a throwaway database is created and dropped).
+Every step sends at least `--min-requests` to each server (a step at a slow rate lasts longer), so its p99 is
+not decided by one request. Reported per rate: sent, ack p50/p99 of ours and of bare, the p99 ratio (goal <=
+3x), the backlog (queue depth) at the end of the step and the decisions finished during it; then sustained
+decisions/s and how long the backlog took to drain after sending stopped, and the CPU the deployment spent per
+decision (API process, worker processes and, on PostgreSQL, the server's backends for the throwaway database,
+read from /proc over the whole run): the cores divided by it is the ceiling on decisions/s that no tuning of
+concurrency can pass. Run on the embedded default (SQLite, one worker process) and on PostgreSQL with N worker
+processes (BENCH_DATABASE_URL or TEST_DATABASE_URL, a throwaway database is created and dropped).
 
-    python -m benchmarks.load [--rates 5,10,20,40] [--step-s 15] [--customers 400] [--pg-workers 2]
-                              [--backend sqlite|postgres|both]
+    python -m benchmarks.load [--rates 5,10,20,40] [--step-s 15] [--min-requests 300] [--customers 400]
+                              [--pg-workers 2] [--backend sqlite|postgres|both]
 """
 
 from __future__ import annotations
@@ -186,13 +186,16 @@ def pg_database(base: str) -> tuple[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rates", default="5,10,20,40", help="requests/s per server, in order")
-    p.add_argument("--step-s", type=float, default=15.0)
+    p.add_argument("--step-s", type=float, default=15.0, help="shortest step; a slow rate's step is longer")
+    p.add_argument("--min-requests", type=int, default=300,
+                   help="requests per server at least in every step: the p99 of 75 requests (5/s for 15 s) is "
+                        "the slowest but one, so a single stall decided the ratio")
     p.add_argument("--customers", type=int, default=400)
     p.add_argument("--pg-workers", type=int, default=2)
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     args = p.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    if sum(int(r * args.step_s) for r in rates) > MAX_REQUESTS:
+    if sum(step_requests(r, args) for r in rates) > MAX_REQUESTS:
         p.error(f"rates x step would send more than {MAX_REQUESTS} sales per server; lower them")
     print(f"machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.backend in ("sqlite", "both"):
@@ -210,6 +213,11 @@ def main() -> None:
             drop()
 
 
+def step_requests(rate: float, args: argparse.Namespace) -> int:
+    """Requests per server in the step at `rate`: `--step-s` seconds, longer where that is too few."""
+    return max(int(rate * args.step_s), args.min_requests)
+
+
 def bench(label: str, database_url: str | None, *, workers: int, rates: list[float],
           args: argparse.Namespace) -> None:
     from tests.integration.conftest import free_port
@@ -218,7 +226,7 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
     root = Path(tempfile.mkdtemp(prefix="loadbench-"))
     t = time.perf_counter()
     dep = seeded_deployment(root / "data", database_url=database_url, customers=args.customers, months=12)
-    total = sum(int(r * args.step_s) for r in rates)
+    total = sum(step_requests(r, args) for r in rates)
     sales = sales_for(dep, count=total + 20, seed=int(time.time()) % 100_000)
     bodies = [json.dumps(s, separators=(",", ":")).encode() for s in sales]
     seeded_s = time.perf_counter() - t
@@ -249,9 +257,9 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
         run_started = time.perf_counter()
         done_before = done_count(dep.database_url)
         for rate in rates:
-            n = int(rate * args.step_s)
+            n = step_requests(rate, args)
             before = done_count(dep.database_url)
-            step = asyncio.run(run_step(serve.url, bare_url, bodies[offset: offset + n], rate, args.step_s))
+            step = asyncio.run(run_step(serve.url, bare_url, bodies[offset: offset + n], rate, n / rate))
             offset += n
             step.backlog = int(queue(serve.url)["queue_depth"])
             step.decided = done_count(dep.database_url) - before
