@@ -39,7 +39,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -126,17 +127,37 @@ def draft_from_row(row: Offer) -> OfferDraft:
 # -- transitions -------------------------------------------------------------------------------
 
 
+# Statements built once; the values a call sets and the statuses it moves from come as parameters.
+_OFFER_STATUS = select_columns(col(Offer.status)).where(col(Offer.id) == bindparam("offer_id"))
+_INSERT_OFFER = insert(Offer)
+_REWRITE_DRAFT = update(Offer).where(col(Offer.id) == bindparam("offer_id"), col(Offer.status) == DRAFTED)
+_MOVE = update(Offer).where(
+    col(Offer.id) == bindparam("offer_id"), col(Offer.status).in_(bindparam("from_statuses", expanding=True))
+)
+
+
 def _transition(session: Session, offer_id: str, from_: Iterable[str], to: str, **values: Any) -> bool:
     """Compare-and-set: move the row from one of `from_` to `to`; False when it was elsewhere."""
     if to != REVIEWING:
         values.setdefault("reviewing_until", None)
         values.setdefault("review_locked_by", None)
-    result = session.execute(
-        update(Offer)
-        .where(col(Offer.id) == offer_id, col(Offer.status).in_(tuple(from_)))
-        .values(status=to, updated_at=utcnow(), **values)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    values.update(status=to, updated_at=utcnow())
+    return _update_row(session, _MOVE, offer_id, {"from_statuses": list(from_), **values})
+
+
+def _update_row(session: Session, stmt: Any, offer_id: str, params: dict[str, Any]) -> bool:
+    """One Core UPDATE of the offer row in the session's transaction (the ORM's UPDATE path costs more than
+    the row); True when it changed the row. Like the ORM's execute it flushes pending objects first, and a
+    row the session holds is expired so that it reads what was written."""
+    if session.autoflush:
+        session.flush()
+    result = session.connection().execute(stmt, {"offer_id": offer_id, **params})
+    moved = bool(result.rowcount)
+    if moved:
+        held = session.identity_map.get(Session.identity_key(Offer, offer_id))
+        if held is not None:
+            session.expire(held)
+    return moved
 
 
 def save_draft(
@@ -155,20 +176,23 @@ def save_draft(
 ) -> bool:
     """Create the row (`drafted`; trigger `campaign` when `campaign_id` is given). A re-run after a crash
     rewrites a row still `drafted` and leaves a row that has moved on alone (False)."""
-    row = session.get(Offer, offer_id)
-    if row is None:
-        row = Offer(id=offer_id, merchant_id=merchant_id, customer_id=customer_id, event_id=event_id,
-                    transaction_id=transaction_id, offer_type=draft.offer_type or "", campaign_id=campaign_id,
-                    trigger="campaign" if campaign_id else "transaction")
-    elif row.status != DRAFTED:
+    now = utcnow()
+    values = {**draft_columns(draft), "model": model, "prompt_version": prompt_version,
+              "fallback_reason": fallback_reason, "status": DRAFTED, "updated_at": now}
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    status = connection.execute(_OFFER_STATUS, {"offer_id": offer_id}).scalar_one_or_none()
+    if status is None:
+        connection.execute(_INSERT_OFFER, {
+            "id": offer_id, "merchant_id": merchant_id, "customer_id": customer_id, "event_id": event_id,
+            "transaction_id": transaction_id, "campaign_id": campaign_id,
+            "trigger": "campaign" if campaign_id else "transaction", "verdicts": [], "created_at": now, **values,
+        })
+        return True
+    if status != DRAFTED:
         return False
-    for name, value in draft_columns(draft).items():
-        setattr(row, name, value)
-    row.model, row.prompt_version, row.fallback_reason = model, prompt_version, fallback_reason
-    row.status, row.updated_at = DRAFTED, utcnow()
-    session.add(row)
-    session.flush()
-    return True
+    return _update_row(session, _REWRITE_DRAFT, offer_id, values)
 
 
 def checked_values(
