@@ -34,7 +34,8 @@ _RECEIVED_SALE = (
     .select_from(PosTransaction)
     .outerjoin(TransactionLine, col(TransactionLine.transaction_id) == col(PosTransaction.id))
     .where(col(PosTransaction.id) == bindparam("transaction_id"))
-    .order_by(col(TransactionLine.id))
+    # No ORDER BY, as the lines were always read: the database's order (SQLite: line order; PostgreSQL:
+    # heap order, which can differ from the sale's line order).
 )
 
 
@@ -48,7 +49,7 @@ class ReceivedSale:
     location_id: str
     occurred_at: datetime
     total_cents: int
-    skus: list[str]  # its lines' skus, in line order
+    skus: list[str]  # its lines' skus, in the database's order (see _RECEIVED_SALE)
     received_at: datetime | None
 
 

@@ -112,7 +112,9 @@ def load_all_visits(session: Session, *, merchant_id: str) -> dict[int, list[Vis
 
 def load_visits(session: Session, *, customer_id: int) -> list[Visit]:
     """One customer's visits, oldest first (one query); the per-transaction profile update path."""
-    return _group_rows(_rows(session, _CUSTOMER_VISITS, {"customer_id": customer_id})).get(customer_id, [])
+    # One guest's rows are few: fetched at once (the driver's fetchall) rather than row by row.
+    rows = _rows(session, _CUSTOMER_VISITS, {"customer_id": customer_id}).all()
+    return _group_rows(rows).get(customer_id, [])
 
 
 def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[int, list[Visit]]:
