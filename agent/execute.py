@@ -31,7 +31,7 @@ from agent.state import OfferState
 from core.schemas import OfferDraft
 from db import offers
 from db.engine import session_scope
-from db.tables import Customer, Offer
+from db.tables import Customer
 from tools.idempotency import idempotency_key
 from tools.marketing.outbox import schedule_message
 from tools.pos.audited import AuditedPos
@@ -47,11 +47,13 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     if not approved(state):  # defence in depth: the routers already guarantee this
         raise RuntimeError(f"offer {offer_id} reached execute without an approval")
     with Session(ctx.engine) as session:  # the offer, the guest and the re-check's facts, read together
-        row = session.get(Offer, offer_id)
+        # The status only, not the whole row. The guest is loaded whole: the re-check's facts read it again
+        # from the session.
+        status = offers.current_status(session, offer_id)
         customer = session.get(Customer, state["customer_id"])
-        assert row is not None and customer is not None
-        if row.status not in offers.EXECUTABLE:
-            return _already_settled(row)  # a re-run after this node's own final commit
+        assert status is not None and customer is not None
+        if status not in offers.EXECUTABLE:
+            return _already_settled(offer_id, status)  # a re-run after this node's own final commit
         ev = evaluate_decision(ctx, state, session=session)
     report = ev.report
     if report.verdict == "block":
@@ -64,25 +66,26 @@ def execute(state: OfferState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     return _side_effects(ctx, state, ev, ev.context.offer, customer)
 
 
-def _already_settled(row: Offer) -> dict[str, Any]:
-    if row.status == offers.SENT:
+def _already_settled(offer_id: str, status: str) -> dict[str, Any]:
+    if status == offers.SENT:
         return {"executed": SENT, "steps": ["execute"]}
-    if row.status == offers.BLOCKED:
+    if status == offers.BLOCKED:
         return {"executed": BLOCKED, "verdict": "block", "steps": ["execute"]}
-    if row.status == offers.PENDING_REVIEW:
+    if status == offers.PENDING_REVIEW:
         return {"executed": BACK_TO_REVIEW, "review": None, "steps": ["execute"]}
-    raise RuntimeError(f"offer {row.id} is {row.status!r}; nothing to execute")
+    raise RuntimeError(f"offer {offer_id} is {status!r}; nothing to execute")
 
 
 def _stop(ctx: AgentContext, state: OfferState, ev: Evaluation, how: str, reasons: list[str]) -> dict[str, Any]:
     """No side effect: the re-check blocked the offer, or found escalations nobody reviewed."""
     offer_id = state.get("offer_id")
     assert offer_id is not None
+    verdicts = ev.verdicts  # a property that dumps every result: once for the row and the audit row
     with session_scope(ctx.engine) as session:
         if how == BLOCKED:
-            moved = offers.block_at_execution(session, offer_id, verdicts=ev.verdicts)
+            moved = offers.block_at_execution(session, offer_id, verdicts=verdicts)
         else:
-            moved = offers.return_to_review(session, offer_id, verdicts=ev.verdicts)
+            moved = offers.return_to_review(session, offer_id, verdicts=verdicts)
         if not moved:
             raise RuntimeError(f"offer {offer_id} changed while executing; not executed")
         audit(
@@ -90,7 +93,7 @@ def _stop(ctx: AgentContext, state: OfferState, ev: Evaluation, how: str, reason
             state,
             "execute",
             {"rechecked": True, "executed": False, "outcome": how, "verdict": ev.report.verdict, "reasons": reasons},
-            verdicts=ev.verdicts,
+            verdicts=verdicts,
             session=session,
         )
     update: dict[str, Any] = {
@@ -144,6 +147,7 @@ def _side_effects(
     send_at = ev.report.send_at or now  # quiet hours in the guest's timezone as it is now
     body = offer.sms_text if offer.channel == "sms" else offer.email_body
     review = state.get("review") or {}
+    verdicts = ev.verdicts  # dumped once, for the offer row and its audit row
     with session_scope(ctx.engine) as session:
         message = schedule_message(
             session,
@@ -164,7 +168,7 @@ def _side_effects(
             expires_at=expires_at,
             decided_by=reviewer_ref(review) if review else "agent",
             verdict=ev.report.verdict,
-            verdicts=ev.verdicts,
+            verdicts=verdicts,
         ):
             raise RuntimeError(f"offer {offer_id} changed while executing")
         audit(
@@ -180,7 +184,7 @@ def _side_effects(
                 "scheduled_for": send_at.isoformat(),
                 "deferred": ev.report.send_at is not None,
             },
-            verdicts=ev.verdicts,
+            verdicts=verdicts,
             session=session,
         )
     return {"executed": SENT, "steps": ["execute"]}

@@ -160,6 +160,15 @@ def _update_row(session: Session, stmt: Any, offer_id: str, params: dict[str, An
     return moved
 
 
+def current_status(session: Session, offer_id: str) -> str | None:
+    """The row's status as it is now in the session's transaction (None: no such offer). One column through
+    Core: loading the whole row (verdicts JSON, texts) to read it cost more than the read."""
+    if session.autoflush:
+        session.flush()
+    status: str | None = session.connection().execute(_OFFER_STATUS, {"offer_id": offer_id}).scalar_one_or_none()
+    return status
+
+
 def save_draft(
     session: Session,
     *,
@@ -179,12 +188,9 @@ def save_draft(
     now = utcnow()
     values = {**draft_columns(draft), "model": model, "prompt_version": prompt_version,
               "fallback_reason": fallback_reason, "status": DRAFTED, "updated_at": now}
-    if session.autoflush:
-        session.flush()
-    connection = session.connection()
-    status = connection.execute(_OFFER_STATUS, {"offer_id": offer_id}).scalar_one_or_none()
+    status = current_status(session, offer_id)
     if status is None:
-        connection.execute(_INSERT_OFFER, {
+        session.connection().execute(_INSERT_OFFER, {
             "id": offer_id, "merchant_id": merchant_id, "customer_id": customer_id, "event_id": event_id,
             "transaction_id": transaction_id, "campaign_id": campaign_id,
             "trigger": "campaign" if campaign_id else "transaction", "verdicts": [], "created_at": now, **values,
