@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from db.engine import session_scope
 from db.tables import Customer, CustomerContact, LoyaltyLedger, PosTransaction, PromoCode, TransactionLine
 from db.types import utcnow
 from tools.errors import IdempotencyConflict, InsufficientPoints, PermanentError
@@ -51,6 +50,20 @@ _PROMO_FOR_ATTACH = select_columns(
     col(PromoCode.id), col(PromoCode.customer_id), col(PromoCode.attached_at), col(PromoCode.pos_reference)
 ).where(col(PromoCode.code) == bindparam("code"))
 _INSERT_PROMO = insert(PromoCode)
+_LEDGER_BY_KEY = select_columns(
+    col(LoyaltyLedger.id), col(LoyaltyLedger.customer_id), col(LoyaltyLedger.delta)
+).where(col(LoyaltyLedger.idempotency_key) == bindparam("key"))
+_CUSTOMER_POINTS = select_columns(col(Customer.pos_customer_id), col(Customer.points)).where(
+    col(Customer.id) == bindparam("customer_id")
+)
+_INSERT_LEDGER = insert(LoyaltyLedger).returning(col(LoyaltyLedger.id))
+# The balance moves only while it stays >= 0; RETURNING gives the new balance (no row: not enough points).
+_MOVE_POINTS = (
+    update(Customer)
+    .where(col(Customer.id) == bindparam("customer_id"), col(Customer.points) + bindparam("delta") >= 0)
+    .values(points=col(Customer.points) + bindparam("delta"), updated_at=bindparam("moved_at"))
+    .returning(col(Customer.points))
+)
 _ATTACH_PROMO = (
     update(PromoCode)
     .where(col(PromoCode.id) == bindparam("promo_id"), col(PromoCode.attached_at).is_(None))
@@ -68,12 +81,12 @@ class SandboxPos:
         self._engine = engine
         self._merchant_id = merchant_id
         self._code_prefix = code_prefix
-        customer_id_by_pos_id = select_columns(col(Customer.id)).where(
+        customer_by_pos_id = select_columns(col(Customer.id), col(Customer.merchant_id)).where(
             col(Customer.pos_customer_id) == bindparam("pos_customer_id")
         )
         if merchant_id is not None:
-            customer_id_by_pos_id = customer_id_by_pos_id.where(col(Customer.merchant_id) == merchant_id)
-        self._customer_id_by_pos_id = customer_id_by_pos_id
+            customer_by_pos_id = customer_by_pos_id.where(col(Customer.merchant_id) == merchant_id)
+        self._customer_by_pos_id = customer_by_pos_id
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -172,9 +185,10 @@ class SandboxPos:
         """Bind the code to the guest. Naturally idempotent: attaching to the same guest again is a no-op;
         attaching a code already bound to someone else is refused."""
         with self._engine.begin() as conn:
-            customer_id = self._customer_id(conn, pos_customer_id)
-            if customer_id is None:
+            customer = self._customer(conn, pos_customer_id)
+            if customer is None:
                 raise PermanentError(f"unknown customer {pos_customer_id!r}", status_code=404, code="NOT_FOUND")
+            customer_id = customer.id
             promo = conn.execute(_PROMO_FOR_ATTACH, {"code": code}).first()
             if promo is None:
                 raise PermanentError(f"unknown promo code {code!r}", status_code=404, code="NOT_FOUND")
@@ -234,29 +248,26 @@ class SandboxPos:
         replay = self._replayed_points(key, pos_customer_id, delta)
         if replay is not None:
             return replay
-        with Session(self._engine) as session:
-            customer = self._find_customer(session, pos_customer_id)
-            if customer is None or customer.id is None:
+        with self._engine.connect() as conn:
+            customer = self._customer(conn, pos_customer_id)
+            if customer is None:
                 raise PermanentError(f"unknown customer {pos_customer_id!r}", status_code=404, code="NOT_FOUND")
             customer_id = customer.id
-            transaction_pk = self._transaction_pk(session, customer.merchant_id, pos_transaction_id)
+            transaction_pk = self._transaction_pk(conn, customer.merchant_id, pos_transaction_id)
         try:
-            with session_scope(self._engine) as session:
-                entry = LoyaltyLedger(idempotency_key=key, customer_id=customer_id, delta=delta, reason=reason,
-                                      transaction_id=transaction_pk, offer_id=offer_id)
-                session.add(entry)
-                session.flush()
-                moved = session.execute(
-                    update(Customer)
-                    .where(col(Customer.id) == customer_id, col(Customer.points) + delta >= 0)
-                    .values(points=col(Customer.points) + delta, updated_at=utcnow())
-                )
-                if moved.rowcount != 1:  # type: ignore[attr-defined]
+            with self._engine.begin() as conn:
+                ledger_id = conn.execute(_INSERT_LEDGER, {
+                    "idempotency_key": key, "customer_id": customer_id, "delta": delta, "reason": reason,
+                    "transaction_id": transaction_pk, "offer_id": offer_id, "created_at": utcnow(),
+                }).scalar_one()
+                balance = conn.execute(
+                    _MOVE_POINTS, {"customer_id": customer_id, "delta": delta, "moved_at": utcnow()}
+                ).scalar()
+                if balance is None:
                     raise InsufficientPoints(
                         f"customer {pos_customer_id!r} has fewer than {-delta} points", code="INSUFFICIENT_POINTS"
                     )
-                balance = session.exec(select(Customer.points).where(Customer.id == customer_id)).one()
-                reference = f"sandbox:ledger:{entry.id}"
+                reference = f"sandbox:ledger:{ledger_id}"
         except IntegrityError:
             replay = self._replayed_points(key, pos_customer_id, delta)
             if replay is None:
@@ -272,19 +283,21 @@ class SandboxPos:
             stmt = stmt.where(Customer.merchant_id == self._merchant_id)
         return _one_or_none(session.exec(stmt).all(), what=f"customer {pos_customer_id!r}")
 
-    def _customer_id(self, conn: Connection, pos_customer_id: str) -> int | None:
-        ids = conn.execute(self._customer_id_by_pos_id, {"pos_customer_id": pos_customer_id}).scalars().all()
-        return _one_or_none(ids, what=f"customer {pos_customer_id!r}")
+    def _customer(self, conn: Connection, pos_customer_id: str) -> Row[int | None, str] | None:
+        """The guest's (id, merchant_id), or None."""
+        rows = conn.execute(self._customer_by_pos_id, {"pos_customer_id": pos_customer_id}).all()
+        return _one_or_none(rows, what=f"customer {pos_customer_id!r}")
 
     @staticmethod
-    def _transaction_pk(session: Session, merchant_id: str, pos_transaction_id: str | None) -> int | None:
+    def _transaction_pk(conn: Connection, merchant_id: str, pos_transaction_id: str | None) -> int | None:
         if pos_transaction_id is None:
             return None
-        pk = session.exec(
-            select(PosTransaction.id).where(
-                PosTransaction.merchant_id == merchant_id, PosTransaction.pos_transaction_id == pos_transaction_id
+        pk: int | None = conn.execute(
+            select_columns(col(PosTransaction.id)).where(
+                col(PosTransaction.merchant_id) == merchant_id,
+                col(PosTransaction.pos_transaction_id) == pos_transaction_id,
             )
-        ).first()
+        ).scalar()
         if pk is None:
             raise PermanentError(f"unknown transaction {pos_transaction_id!r}", status_code=404, code="NOT_FOUND")
         return pk
@@ -294,11 +307,11 @@ class SandboxPos:
             return conn.execute(_PROMO_BY_KEY, {"key": key}).first()
 
     def _replayed_points(self, key: str, pos_customer_id: str, delta: int) -> PointsResult | None:
-        with Session(self._engine) as session:
-            entry = session.exec(select(LoyaltyLedger).where(LoyaltyLedger.idempotency_key == key)).first()
+        with self._engine.connect() as conn:
+            entry = conn.execute(_LEDGER_BY_KEY, {"key": key}).first()
             if entry is None:
                 return None
-            customer = session.get(Customer, entry.customer_id)
+            customer = conn.execute(_CUSTOMER_POINTS, {"customer_id": entry.customer_id}).first()
             if customer is None or customer.pos_customer_id != pos_customer_id or entry.delta != delta:
                 raise IdempotencyConflict(f"idempotency key {key!r} was used for a different points movement")
             return PointsResult(balance=customer.points, pos_reference=f"sandbox:ledger:{entry.id}", replayed=True)
