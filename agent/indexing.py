@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, bindparam
 from sqlalchemy import select as sa_select
@@ -18,7 +18,7 @@ from agent.context import AgentContext
 from agent.facts import customer_facts
 from core.schemas import CustomerFacts
 from core.settings import Settings
-from db.engine import get_engine, migrate
+from db.engine import core_connection, get_engine, migrate
 from db.tables import Customer, Merchant
 from db.types import utcnow
 from profiles.document import profile_document, purchase_document
@@ -238,10 +238,9 @@ def refresh_customer(
     through `session` when given (the caller's transaction).
     """
     with ctx.reading(session) as reader:
-        if reader.autoflush:
-            reader.flush()  # what the ORM would have done before reading
-        customer = reader.connection().execute(_CUSTOMER_ROW, {"customer_id": customer_id}).one_or_none()
-        assert customer is not None
+        row = core_connection(reader).execute(_CUSTOMER_ROW, {"customer_id": customer_id}).one_or_none()
+        assert row is not None
+        customer = Customer(**row._mapping)  # transient, never added to a session: the row's values, typed
         visits = load_visits(reader, customer_id=customer_id)
     model = ctx.merchant_model(merchant_id)
     visit = next((v for v in visits if v.transaction_id == transaction_id), None)
@@ -259,7 +258,7 @@ def refresh_customer(
             customer_id=customer_id,
             pseudonym=customer.pseudonym,
             features=profile,
-            facts=customer_facts(cast(Customer, customer), None),  # the row has every attribute it reads
+            facts=customer_facts(customer, None),
             visit=visit,
         )
         if ctx.indexer is not None:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
+from db.engine import core_connection
 from db.tables import InboxEvent, PosTransaction, TransactionLine
 
 # Core statements built once, of the columns used only: the inbox row's JSON payload is never loaded.
@@ -56,9 +57,8 @@ class ReceivedSale:
 def read_received_sale(session: Session, *, transaction_id: int, event_id: str) -> ReceivedSale | None:
     """The sale `transaction_id` with its lines and its event's receipt time, in one statement; None when
     there is no such sale."""
-    if session.autoflush:
-        session.flush()  # what the ORM would have done before reading
-    rows = session.connection().execute(_RECEIVED_SALE, {"transaction_id": transaction_id, "event_id": event_id}).all()
+    params = {"transaction_id": transaction_id, "event_id": event_id}
+    rows = core_connection(session).execute(_RECEIVED_SALE, params).all()
     if not rows:
         return None
     pos_transaction_id, merchant_id, customer_id, location_id, occurred_at, total_cents, received_at, _ = rows[0]

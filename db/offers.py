@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.schemas import OfferDraft
+from db.engine import core_connection
 from db.tables import Offer
 from db.types import utcnow
 
@@ -149,9 +150,7 @@ def _update_row(session: Session, stmt: Any, offer_id: str, params: dict[str, An
     """One Core UPDATE of the offer row in the session's transaction (the ORM's UPDATE path costs more than
     the row); True when it changed the row. Like the ORM's execute it flushes pending objects first, and a
     row the session holds is expired so that it reads what was written."""
-    if session.autoflush:
-        session.flush()
-    result = session.connection().execute(stmt, {"offer_id": offer_id, **params})
+    result = core_connection(session).execute(stmt, {"offer_id": offer_id, **params})
     moved = bool(result.rowcount)
     if moved:
         held = session.identity_map.get(Session.identity_key(Offer, offer_id))
@@ -163,9 +162,7 @@ def _update_row(session: Session, stmt: Any, offer_id: str, params: dict[str, An
 def current_status(session: Session, offer_id: str) -> str | None:
     """The row's status as it is now in the session's transaction (None: no such offer). One column through
     Core: loading the whole row (verdicts JSON, texts) to read it cost more than the read."""
-    if session.autoflush:
-        session.flush()
-    status: str | None = session.connection().execute(_OFFER_STATUS, {"offer_id": offer_id}).scalar_one_or_none()
+    status: str | None = core_connection(session).execute(_OFFER_STATUS, {"offer_id": offer_id}).scalar_one_or_none()
     return status
 
 

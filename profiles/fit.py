@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from db.engine import core_connection
 from db.tables import CatalogItem, Location, PosTransaction, TransactionLine
 from profiles.bgnbd import MIN_REPEAT_CUSTOMERS, choose_params, fit_bgnbd
 from profiles.features import ProfileFeatures, compute_features
@@ -63,9 +64,7 @@ _CUSTOMER_VISITS = _visits_query().where(col(PosTransaction.customer_id) == bind
 def _rows(session: Session, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
     """The statement's plain rows: a Core execute in the session's transaction (the ORM's per-row result
     processing costs more than the rows), after the autoflush the ORM would have done."""
-    if session.autoflush:
-        session.flush()
-    return session.connection().execute(stmt, params)
+    return core_connection(session).execute(stmt, params)
 
 
 def _group_rows(rows: Any) -> dict[int, list[Visit]]:

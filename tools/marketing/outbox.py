@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from db.engine import session_scope
+from db.engine import core_connection, session_scope
 from db.tables import Customer, CustomerContact, Offer, OutboundMessage, PromoCode
 from db.types import utcnow
 from guardrails.policy import Policy, default_policy
@@ -163,11 +163,9 @@ def _insert_unless_duplicate(session: Session, message: OutboundMessage) -> Outb
         except IntegrityError:
             return None
         return message
-    if session.autoflush:
-        session.flush()  # what the ORM's execute would have done first
     # A Core insert on the session's connection (the ORM's insert path costs more than the row); RETURNING,
     # not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT through SQLAlchemy 2.1.
-    inserted = session.connection().execute(stmt, message.model_dump(exclude={"id"})).first()
+    inserted = core_connection(session).execute(stmt, message.model_dump(exclude={"id"})).first()
     if inserted is None:
         return None
     # The row as a read-back would give it (timestamps come back in UTC), joined to the session as stored
