@@ -17,7 +17,7 @@ concurrency can pass. Run on the embedded default (SQLite, one worker process) a
 processes (BENCH_DATABASE_URL or TEST_DATABASE_URL, a throwaway database is created and dropped).
 
     python -m benchmarks.load [--rates 5,10,20,40] [--step-s 15] [--min-requests 300] [--customers 400]
-                              [--pg-workers 2] [--backend sqlite|postgres|both]
+                              [--pg-workers 2] [--backend sqlite|postgres|both] [--embeddings local|endpoint]
 """
 
 from __future__ import annotations
@@ -193,6 +193,10 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=400)
     p.add_argument("--pg-workers", type=int, default=2)
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--embeddings", choices=["local", "endpoint"], default="local",
+                   help="local: the bundled model in the worker (the default deployment); endpoint: "
+                        "EMBEDDING_PROVIDER=openai against a stand-in endpoint on loopback "
+                        "(benchmarks.embedding_endpoint), its CPU metered apart as off the machine")
     args = p.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     if sum(step_requests(r, args) for r in rates) > MAX_REQUESTS:
@@ -213,6 +217,33 @@ def main() -> None:
             drop()
 
 
+OFF_MACHINE = "embedding endpoint (stand-in, off the machine in production)"
+
+
+def embedding_endpoint(kind: str) -> tuple[subprocess.Popen[bytes] | None, dict[str, str]]:
+    """For `--embeddings endpoint`: the stand-in endpoint's process and the deployment's settings for it."""
+    if kind == "local":
+        return None, {}
+    from tests.integration.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.embedding_endpoint", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.post(url + "/embeddings", json={"model": "m", "input": ["up"]}, timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.2)
+    return proc, {"EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": url, "EMBEDDING_API_KEY": "unused",
+                  "EMBEDDING_DIM": "384", "EMBEDDING_MODEL": "stand-in"}
+
+
 def step_requests(rate: float, args: argparse.Namespace) -> int:
     """Requests per server in the step at `rate`: `--step-s` seconds, longer where that is too few."""
     return max(int(rate * args.step_s), args.min_requests)
@@ -224,19 +255,21 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
     from tests.integration.live_serve import LiveServe, index_deployment, sales_for, seeded_deployment
 
     root = Path(tempfile.mkdtemp(prefix="loadbench-"))
+    endpoint, embedding_env = embedding_endpoint(args.embeddings)
     t = time.perf_counter()
     dep = seeded_deployment(root / "data", database_url=database_url, customers=args.customers, months=12)
     total = sum(step_requests(r, args) for r in rates)
     sales = sales_for(dep, count=total + 20, seed=int(time.time()) % 100_000)
     bodies = [json.dumps(s, separators=(",", ":")).encode() for s in sales]
     seeded_s = time.perf_counter() - t
-    indexed_s = index_deployment(dep)
-    print(f"\n== {label}: seeded {args.customers} guests in {seeded_s:.1f}s, vectors built before serving "
-          f"(steady state) in {indexed_s:.1f}s; {len(bodies)} sales ready")
+    indexed_s = index_deployment(dep, dep.env(**embedding_env))
+    print(f"\n== {label}, {args.embeddings} embeddings: seeded {args.customers} guests in {seeded_s:.1f}s, "
+          f"vectors built before serving (steady state) in {indexed_s:.1f}s; {len(bodies)} sales ready")
     bare_port = free_port()
     bare = subprocess.Popen([sys.executable, "-m", "benchmarks.webhook_ack", "--serve", "bare", "--port",
                              str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    serve = LiveServe(dep, workers=workers, env=dep.env(INDEX_ON_START="true", WORKER_POLL_INTERVAL_S="0.2"))
+    serve = LiveServe(dep, workers=workers, env=dep.env(INDEX_ON_START="true", WORKER_POLL_INTERVAL_S="0.2",
+                                                         **embedding_env))
     try:
         serve.wait_ready(timeout=180, workers=workers)
         bare_url = f"http://127.0.0.1:{bare_port}"
@@ -252,6 +285,8 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
             from sqlalchemy.engine import make_url
 
             parts["PostgreSQL backends"] = lambda: postgres_backends(str(make_url(dep.database_url).database))
+        if endpoint is not None:
+            parts[OFF_MACHINE] = lambda: [endpoint.pid]
         meter = CpuMeter(parts)
         meter.sample()
         run_started = time.perf_counter()
@@ -279,8 +314,10 @@ def bench(label: str, database_url: str | None, *, workers: int, rates: list[flo
         report_cpu(meter.spent(), decided=decided, sales=offset)
     finally:
         serve.stop()
-        bare.terminate()
-        bare.wait(timeout=10)
+        for helper in (bare, endpoint):
+            if helper is not None:
+                helper.terminate()
+                helper.wait(timeout=10)
 
 
 def report(label: str, steps: list[Step], *, decided: int, busy_s: float, drain_s: float,
@@ -302,11 +339,11 @@ def report(label: str, steps: list[Step], *, decided: int, busy_s: float, drain_
 def report_cpu(spent: dict[str, float], *, decided: int, sales: int) -> None:
     """CPU per decision by part, and the decisions/s ceiling it implies on this machine's cores."""
     cores = len(os.sched_getaffinity(0))
-    total = sum(spent.values())
+    total = sum(value for name, value in spent.items() if name != OFF_MACHINE)
     per = total / max(1, decided)
     parts = ", ".join(f"{name} {1000 * value / max(1, decided):.1f} ms" for name, value in spent.items())
-    print(f"CPU per decision (acks of {sales} sales included): {1000 * per:.1f} ms ({parts}); ceiling on "
-          f"{cores} cores: {cores / per if per else float('inf'):.1f} decisions/s")
+    print(f"CPU per decision on this machine (acks of {sales} sales included): {1000 * per:.1f} ms ({parts}); "
+          f"ceiling on {cores} cores: {cores / per if per else float('inf'):.1f} decisions/s")
 
 
 if __name__ == "__main__":

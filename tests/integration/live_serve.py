@@ -63,13 +63,13 @@ def seeded_deployment(data_dir: Path, *, database_url: str | None = None, custom
     return dep
 
 
-def index_deployment(dep: Deployment) -> float:
+def index_deployment(dep: Deployment, env: dict[str, str] | None = None) -> float:
     """Build the deployment's profiles and vectors with `loyalty-agent reindex` before it is served, as a
     deployment in steady state has them (`serve` would otherwise build them in the background on start,
     a one-off burst of embedding that a load measurement must not mistake for the cost of decisions).
     Returns the seconds it took."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "loyalty_agent", "reindex"], env=dep.env(), check=True,
+    subprocess.run([sys.executable, "-m", "loyalty_agent", "reindex"], env=env or dep.env(), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return time.perf_counter() - started
 
