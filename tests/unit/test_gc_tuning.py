@@ -49,8 +49,8 @@ def test_freeze_moves_the_startup_heap_out_of_collections_and_later_cycles_are_s
     before.other = _Node()
     before.other.other = before  # a live cycle from "start-up"
     try:
-        frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() > 0
+        assert freeze_startup_heap() > 0  # (the count can drop right after: frozen objects still die by refcount)
+        assert gc.get_freeze_count() > 0
         assert all(before is not o for o in gc.get_objects(generation=2))  # skipped by full collections
         later = _Node()
         later.other = _Node()
