@@ -46,7 +46,7 @@ def load_transaction(state: OfferState, runtime: Runtime[AgentContext]) -> dict[
             raise ValueError(f"transaction {state['transaction_id']} missing or anonymous")
         out = {"merchant_id": sale.merchant_id, "customer_id": sale.customer_id, "location_id": sale.location_id}
         late = late_reason(sale.received_at, occurred_at=sale.occurred_at, window=ctx.policy.realtime_window,
-                              now=ctx.now())
+                           now=ctx.now())
         summary = {
             "pos_transaction_id": sale.pos_transaction_id,
             "total_cents": sale.total_cents,

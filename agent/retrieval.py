@@ -109,9 +109,10 @@ def facts_with_value(
 
 
 # Built once (statement building cost more than running these); plain rows of the columns needed.
+# The sale's lines in the database's order, as load_transaction reads them (agent.lateness._RECEIVED_SALE).
 _SALE_LINES = sa_select(col(TxnLine.sku), col(TxnLine.name)).where(
     col(TxnLine.transaction_id) == bindparam("transaction_id")
-).order_by(col(TxnLine.id))
+)
 _PURCHASED_SKUS = (
     sa_select(col(TxnLine.sku))
     .join(PosTransaction, col(PosTransaction.id) == col(TxnLine.transaction_id))

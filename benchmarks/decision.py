@@ -267,10 +267,9 @@ def main() -> None:
     print(f"   background vector indexing (beside the decisions, as in the worker): {indexer.done} jobs in "
           f"{indexer.batches} batches, {1000 * indexer.busy_s / max(1, indexer.done):.1f} ms per job "
           f"(embed profile + visit docs, upsert; torch threads {torch_threads()})")
-    overlapped = [total for (a, b), total in zip(spans, totals, strict=True)
-                  if any(s < b and a < e for s, e in embed_spans)]
-    alone = [total for (a, b), total in zip(spans, totals, strict=True)
-             if not any(s < b and a < e for s, e in embed_spans)]
+    overlaps = [any(s < b and a < e for s, e in embed_spans) for a, b in spans]
+    overlapped = [total for total, hit in zip(totals, overlaps, strict=True) if hit]
+    alone = [total for total, hit in zip(totals, overlaps, strict=True) if not hit]
     print(f"   decisions overlapping an embedding: {len(overlapped)} of {len(totals)}"
           + (f" (p50 {pct(overlapped, 50):.1f} ms, p95 {pct(overlapped, 95):.1f} ms)" if overlapped else "")
           + (f"; the others p50 {pct(alone, 50):.1f} ms, p95 {pct(alone, 95):.1f} ms" if alone else ""))

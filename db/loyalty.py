@@ -21,7 +21,7 @@ _LIFETIME_EARNED = (
 
 
 def lifetime_points_earned(session: Session, customer_ids: Iterable[int]) -> dict[int, int]:
-    """Points ever credited (the sum of positive ledger entries) by customer id, in one query; a customer
+    """Points ever credited (the sum of positive ledger entries) by customer id, one query per 500 customers; a customer
     without credits is absent (callers then fall back to the balance: core.tiers)."""
     ids = sorted(set(customer_ids))
     if not ids:

@@ -61,12 +61,6 @@ def _visits_query() -> Any:
 _CUSTOMER_VISITS = _visits_query().where(col(PosTransaction.customer_id) == bindparam("customer_id"))
 
 
-def _rows(session: Session, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
-    """The statement's plain rows: a Core execute in the session's transaction (the ORM's per-row result
-    processing costs more than the rows), after the autoflush the ORM would have done."""
-    return core_connection(session).execute(stmt, params)
-
-
 def _group_rows(rows: Any) -> dict[int, list[Visit]]:
     """Rows ordered by (customer, time, transaction, line) -> visits per customer."""
     out: dict[int, list[Visit]] = {}
@@ -106,13 +100,13 @@ def load_all_visits(session: Session, *, merchant_id: str) -> dict[int, list[Vis
     stmt = _visits_query().where(
         col(PosTransaction.merchant_id) == merchant_id, col(PosTransaction.customer_id).is_not(None)
     )
-    return _group_rows(_rows(session, stmt))
+    return _group_rows(core_connection(session).execute(stmt))
 
 
 def load_visits(session: Session, *, customer_id: int) -> list[Visit]:
     """One customer's visits, oldest first (one query); the per-transaction profile update path."""
     # One guest's rows are few: fetched at once (the driver's fetchall) rather than row by row.
-    rows = _rows(session, _CUSTOMER_VISITS, {"customer_id": customer_id}).all()
+    rows = core_connection(session).execute(_CUSTOMER_VISITS, {"customer_id": customer_id}).all()
     return _group_rows(rows).get(customer_id, [])
 
 
@@ -122,7 +116,7 @@ def load_visits_for(session: Session, *, customer_ids: Sequence[int]) -> dict[in
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         stmt = _visits_query().where(col(PosTransaction.customer_id).in_(ids[start : start + 500]))
-        out.update(_group_rows(_rows(session, stmt)))
+        out.update(_group_rows(core_connection(session).execute(stmt)))
     return out
 
 

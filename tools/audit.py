@@ -102,11 +102,11 @@ def record_audit(session: Session, **values: Any) -> None:
     it durable with the effect it records. Pending ORM rows are flushed first, so an audit row never precedes
     the offer it names. A Core insert on the session's connection: every decision writes about eight, and
     both the unit of work and the ORM's insert path cost more than the row."""
-    core_connection(session).execute(_INSERT_AUDIT, [audit_values(**values)])
+    insert_audit_rows(session, [audit_values(**values)])
 
 
 def insert_audit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows of `audit_values` in one (execute)many, in the caller's transaction: a campaign chunk writes
-    thousands, and an ORM object per row costs more than deciding the guest."""
+    """Rows of `audit_values` in one (execute)many, in the caller's transaction, after its pending ORM rows:
+    a campaign chunk writes thousands, and an ORM object per row costs more than deciding the guest."""
     if rows:
-        session.connection().execute(_INSERT_AUDIT, list(rows))  # Core: no ORM bulk-insert bookkeeping
+        core_connection(session).execute(_INSERT_AUDIT, list(rows))  # Core: no ORM bulk-insert bookkeeping
